@@ -1,0 +1,102 @@
+"""victron_balance: Victron Venus OS batteries, cells and chargers in Home Assistant."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Coroutine
+from typing import Any
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .broker import async_create_session
+from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
+from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
+from .logic.keepalive import DEFAULT_INTERVAL
+from .transport.mqtt_session import CannotConnect, InvalidAuth
+from .transport.venus_link import VenusLink, VenusNotAnswering
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the integration (services are registered here as they are added)."""
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntry) -> bool:
+    """Connect to the Venus broker, start the link and the entities."""
+    portal_id: str = entry.data[CONF_PORTAL_ID]
+
+    def task_factory(coro: Coroutine[Any, Any, None], name: str) -> Any:
+        # Entry background tasks are cancelled on unload and on shutdown.
+        return entry.async_create_background_task(hass, coro, name)
+
+    try:
+        session = await async_create_session(
+            hass, entry.data, name=f"venus {portal_id}", task_factory=task_factory
+        )
+    except (ssl.SSLError, ValueError) as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_ca_certificate",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    try:
+        await session.start()
+    except InvalidAuth as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="invalid_auth"
+        ) from err
+    except CannotConnect as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+    link = VenusLink(
+        session,
+        portal_id,
+        keepalive_interval=lambda: float(
+            entry.options.get(CONF_KEEPALIVE_INTERVAL, DEFAULT_INTERVAL)
+        ),
+        task_factory=task_factory,
+    )
+    try:
+        await link.start()
+    except VenusNotAnswering as err:
+        await session.close()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="venus_not_answering",
+            translation_placeholders={"portal_id": portal_id},
+        ) from err
+
+    coordinator = VenusCoordinator(hass, entry, link)
+    entry.runtime_data = VictronBalanceRuntimeData(session=session, link=link, venus=coordinator)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        await entry.runtime_data.close()
+        raise
+
+    async def close_on_stop(_event: Event) -> None:
+        await entry.runtime_data.close()
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntry) -> bool:
+    """Unload the entities, then stop the link and disconnect."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.close()
+    return unloaded

@@ -1,0 +1,25 @@
+"""Constants for victron_balance."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "victron_balance"
+LOGGER = logging.getLogger(__package__)
+
+MANUFACTURER: Final = "Victron Energy"
+
+CONF_PORTAL_ID: Final = "portal_id"
+CONF_TLS: Final = "tls"
+CONF_VERIFY_TLS: Final = "verify_tls"
+CONF_CA_CERTIFICATE: Final = "ca_certificate"
+
+CONF_BATTERY_INSTANCE: Final = "battery_instance"
+BATTERY_AUTO: Final = "auto"
+CONF_KEEPALIVE_INTERVAL: Final = "keepalive_interval"
+KEEPALIVE_MIN: Final = 5
+KEEPALIVE_MAX: Final = 55  # Venus stops publishing 60 s after the last keepalive
+
+DEFAULT_PORT: Final = 1883
+DISCOVERY_TIMEOUT: Final = 10.0

@@ -1,0 +1,100 @@
+"""Push coordinator for one Venus OS system."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import BATTERY_AUTO, CONF_BATTERY_INSTANCE, DOMAIN, LOGGER
+from .logic.venus_state import BatteryView, Update, VenusState, select_battery_instance
+from .transport.mqtt_session import MqttSession
+from .transport.venus_link import VenusLink
+
+
+@dataclass(kw_only=True)
+class VictronBalanceRuntimeData:
+    """What a loaded config entry owns."""
+
+    session: MqttSession
+    link: VenusLink
+    venus: VenusCoordinator
+
+    async def close(self) -> None:
+        """Stop the link, then the broker session."""
+        await self.link.close()
+        await self.session.close()
+
+
+type VictronBalanceConfigEntry = ConfigEntry[VictronBalanceRuntimeData]
+
+
+class VenusCoordinator(DataUpdateCoordinator[VenusState]):
+    """Publishes the Venus state to entities as messages arrive (no polling)."""
+
+    config_entry: VictronBalanceConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: VictronBalanceConfigEntry, link: VenusLink
+    ) -> None:
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"Venus OS {link.portal_id}",
+            update_interval=None,
+        )
+        self.link = link
+        self._flush: asyncio.Handle | None = None
+        link.add_update_listener(self._on_update)
+        link.add_liveness_listener(self._on_liveness)
+
+    async def _async_update_data(self) -> VenusState:
+        if not self.link.alive:
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="venus_not_alive")
+        return self.link.state
+
+    @property
+    def portal_id(self) -> str:
+        """The GX's VRM portal id."""
+        return self.link.portal_id
+
+    @property
+    def battery_instance(self) -> int | None:
+        """The battery followed: the one chosen in options, else the system's active one."""
+        configured = self.config_entry.options.get(CONF_BATTERY_INSTANCE, BATTERY_AUTO)
+        choice = None if configured == BATTERY_AUTO else int(configured)
+        return select_battery_instance(self.link.state, choice)
+
+    def battery(self) -> BatteryView | None:
+        """A view of the followed battery, or None when there is none."""
+        instance = self.battery_instance
+        return None if instance is None else BatteryView(self.link.state, instance)
+
+    @callback
+    def _on_update(self, update: Update) -> None:
+        # Coalesce a burst (a full publish is ~900 messages) into one entity refresh.
+        if self._flush is None and self.link.alive:
+            self._flush = self.hass.loop.call_soon(self._publish)
+
+    @callback
+    def _publish(self) -> None:
+        self._flush = None
+        if self.link.alive:
+            self.async_set_updated_data(self.link.state)
+
+    @callback
+    def _on_liveness(self, alive: bool) -> None:
+        if alive:
+            LOGGER.info("Venus OS %s is publishing again", self.portal_id)
+            self.async_set_updated_data(self.link.state)
+            return
+        LOGGER.info("Venus OS %s is unavailable (no heartbeat or broker lost)", self.portal_id)
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        self.last_update_success = False
+        self.async_update_listeners()

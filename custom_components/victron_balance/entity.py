@@ -1,0 +1,91 @@
+"""Base entities for victron_balance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN, MANUFACTURER
+from .coordinator import VenusCoordinator
+from .logic.venus_state import BatteryView
+
+
+def gx_device_info(coordinator: VenusCoordinator) -> DeviceInfo:
+    """The GX device (Cerbo GX, MultiPlus-II GX, Raspberry Pi with Venus OS)."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, coordinator.portal_id)},
+        manufacturer=MANUFACTURER,
+        model="Venus OS GX",
+        name="Victron GX",
+        serial_number=coordinator.portal_id,
+    )
+
+
+def battery_device_info(coordinator: VenusCoordinator) -> DeviceInfo:
+    """The battery the integration follows, shown below the GX device."""
+    battery = coordinator.battery()
+    model = None
+    if battery is not None:
+        name = battery.value("/ProductName")
+        model = name if isinstance(name, str) else None
+    return DeviceInfo(
+        identifiers={(DOMAIN, f"{coordinator.portal_id}_battery")},
+        model=model,
+        name="Battery",
+        via_device=(DOMAIN, coordinator.portal_id),
+    )
+
+
+class VenusEntity(CoordinatorEntity[VenusCoordinator]):
+    """An entity fed by the Venus coordinator.
+
+    State is written only when what the entity shows changed, because Venus sends
+    hundreds of messages per full publish and a heartbeat every 3 s.
+    """
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self, coordinator: VenusCoordinator, description: EntityDescription, unique_suffix: str
+    ) -> None:
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.portal_id}_{unique_suffix}"
+        self._attr_device_info = gx_device_info(coordinator)
+        self._last_shown: Any = object()
+
+    def shown_state(self) -> Any:
+        """What the entity currently shows; compared to skip identical writes."""
+        return None
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        shown = (self.available, self.shown_state())
+        if shown != self._last_shown:
+            self._last_shown = shown
+            self.async_write_ha_state()
+
+
+class BatteryEntity(VenusEntity):
+    """An entity of the followed battery; unavailable while the battery is absent."""
+
+    def __init__(
+        self, coordinator: VenusCoordinator, description: EntityDescription, unique_suffix: str
+    ) -> None:
+        super().__init__(coordinator, description, f"battery_{unique_suffix}")
+        self._attr_device_info = battery_device_info(coordinator)
+
+    @property
+    def battery(self) -> BatteryView | None:
+        """The battery view right now."""
+        return self.coordinator.battery()
+
+    @property
+    def available(self) -> bool:
+        """Available while Venus is alive and the battery service exists."""
+        battery = self.battery
+        return super().available and battery is not None and battery.present

@@ -1,0 +1,270 @@
+"""The integration's picture of one Venus OS system, built from N/ messages.
+
+`VenusState.apply` takes one MQTT message and returns what it changed. Views such as
+`BatteryView` derive what the entities show (cells, min/max, delta) from the raw items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .venus_topics import SETTINGS, SYSTEM, ItemTopic, ServiceKey, TopicError, parse_notify_topic
+from .venus_values import (
+    CELL_BALANCE_PATH,
+    CELL_VOLTAGE_PATH,
+    MAX_CELLS,
+    PayloadKind,
+    ValueProblem,
+    cell_number,
+    coerce,
+    decode_payload,
+    spec_for,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What one message did to the state."""
+
+    changed: ServiceKey | None = None
+    vanished: ServiceKey | None = None
+    heartbeat: bool = False
+    full_publish_completed: bool = False
+    echo_token: str | None = None
+    plugin_started: bool = False
+    problem: str | None = None
+
+
+NO_CHANGE = Update()
+
+
+@dataclass
+class VenusState:
+    """Raw item values per service; `None` is a value Venus reported as invalid."""
+
+    portal_id: str
+    services: dict[ServiceKey, dict[str, Any]] = field(default_factory=dict)
+    limits: dict[tuple[ServiceKey, str], tuple[Any, Any]] = field(default_factory=dict)
+    messages: int = 0
+    rejected: int = 0
+
+    def apply(self, topic: str, raw: bytes) -> Update:
+        """Fold one `N/` message into the state."""
+        self.messages += 1
+        try:
+            parsed = parse_notify_topic(topic)
+        except TopicError as err:
+            return self._reject(str(err))
+        if parsed.portal_id != self.portal_id:
+            return self._reject(f"message for unknown portal {parsed.portal_id!r} on {topic}")
+        if not isinstance(parsed, ItemTopic):
+            return self._apply_portal_message(parsed.name, raw)
+        spec = spec_for(parsed.key.service, parsed.path)
+        if spec is None:
+            return NO_CHANGE
+        try:
+            payload = decode_payload(raw)
+        except ValueProblem as err:
+            return self._reject(f"{topic}: {err}")
+        if payload.kind is PayloadKind.VANISHED:
+            return self._remove(parsed.key, parsed.path)
+        cell = cell_number(CELL_VOLTAGE_PATH, parsed.path) or cell_number(
+            CELL_BALANCE_PATH, parsed.path
+        )
+        if cell is not None and not 1 <= cell <= MAX_CELLS:
+            return self._reject(f"{topic}: cell number {cell} is outside 1..{MAX_CELLS}")
+        if payload.value is None:
+            if cell is not None:
+                # dbus-mqtt-battery publishes null for cells the pack does not have.
+                return self._remove(parsed.key, parsed.path)
+            return self._store(parsed.key, parsed.path, None)
+        if payload.minimum is not None or payload.maximum is not None:
+            self.limits[(parsed.key, parsed.path)] = (payload.minimum, payload.maximum)
+        try:
+            value = coerce(spec, payload.value)
+        except ValueProblem as err:
+            # The reading is not trustworthy: show it as unknown rather than stale.
+            self.rejected += 1
+            update = self._store(parsed.key, parsed.path, None)
+            return Update(changed=update.changed, problem=f"{topic}: {err}")
+        return self._store(parsed.key, parsed.path, value)
+
+    def value(self, key: ServiceKey, path: str) -> Any:
+        """The current value of an item, None if unknown or absent."""
+        return self.services.get(key, {}).get(path)
+
+    def has(self, key: ServiceKey) -> bool:
+        """Whether the service is currently present on the GX."""
+        return key in self.services
+
+    def instances(self, service: str) -> list[int]:
+        """Device instances currently present for a service type."""
+        return sorted(key.instance for key in self.services if key.service == service)
+
+    def _apply_portal_message(self, name: str, raw: bytes) -> Update:
+        if name == "keepalive":
+            # dbus-flashmq publishes a plain `1` here when the plugin (re)starts.
+            return Update(plugin_started=True)
+        try:
+            payload = decode_payload(raw)
+        except ValueProblem as err:
+            return self._reject(f"N/{self.portal_id}/{name}: {err}")
+        if name == "heartbeat":
+            return Update(heartbeat=True)
+        if name == "full_publish_completed":
+            return Update(full_publish_completed=True, echo_token=payload.echo_token)
+        return NO_CHANGE
+
+    def _store(self, key: ServiceKey, path: str, value: Any) -> Update:
+        items = self.services.setdefault(key, {})
+        if path in items and items[path] == value and type(items[path]) is type(value):
+            return NO_CHANGE
+        items[path] = value
+        return Update(changed=key)
+
+    def _remove(self, key: ServiceKey, path: str) -> Update:
+        items = self.services.get(key)
+        if items is None or path not in items:
+            return NO_CHANGE
+        del items[path]
+        if items:
+            return Update(changed=key)
+        # Venus empties every topic of a device that disappears.
+        del self.services[key]
+        self.limits = {k: v for k, v in self.limits.items() if k[0] != key}
+        return Update(vanished=key)
+
+    def _reject(self, problem: str) -> Update:
+        self.rejected += 1
+        return Update(problem=problem)
+
+
+def battery_instance_from_service(service_name: Any) -> int | None:
+    """`com.victronenergy.battery/512` -> 512; anything else -> None."""
+    if not isinstance(service_name, str):
+        return None
+    prefix, _, instance = service_name.partition("/")
+    if prefix != "com.victronenergy.battery" or not instance.isdigit():
+        return None
+    return int(instance)
+
+
+def select_battery_instance(state: VenusState, configured: int | None) -> int | None:
+    """The battery the integration follows: the user's choice, else the system's active one."""
+    if configured is not None:
+        return configured
+    active = battery_instance_from_service(state.value(SYSTEM, "/ActiveBatteryService"))
+    if active is not None:
+        return active
+    present = state.instances("battery")
+    return present[0] if present else None
+
+
+@dataclass(frozen=True, slots=True)
+class CellExtreme:
+    """The lowest or highest cell: its number and voltage."""
+
+    number: int | None
+    voltage: float
+
+
+class BatteryView:
+    """Read-only view of one battery service with derived cell statistics."""
+
+    def __init__(self, state: VenusState, instance: int) -> None:
+        self.key = ServiceKey("battery", instance)
+        self.items: dict[str, Any] = state.services.get(self.key, {})
+
+    @property
+    def present(self) -> bool:
+        """Whether the battery service exists right now."""
+        return bool(self.items)
+
+    def value(self, path: str) -> Any:
+        """Raw item value."""
+        return self.items.get(path)
+
+    def cell_voltages(self) -> dict[int, float | None]:
+        """Voltage per present cell (None when its reading was rejected)."""
+        cells: dict[int, float | None] = {}
+        for path, value in self.items.items():
+            number = cell_number(CELL_VOLTAGE_PATH, path)
+            if number is not None:
+                cells[number] = value
+        return dict(sorted(cells.items()))
+
+    def cell_voltage(self, number: int) -> float | None:
+        """One cell's voltage."""
+        value = self.items.get(f"/Voltages/Cell{number}")
+        return value if isinstance(value, float) else None
+
+    def cell_present(self, number: int) -> bool:
+        """Whether the cell exists (a null reading means the pack has no such cell)."""
+        return f"/Voltages/Cell{number}" in self.items
+
+    def cell_balancing(self, number: int) -> bool | None:
+        """Whether the BMS is bleeding this cell."""
+        value = self.items.get(f"/Balances/Cell{number}")
+        return value if isinstance(value, bool) else None
+
+    def _valid_cells(self) -> list[CellExtreme]:
+        return [
+            CellExtreme(number, voltage)
+            for number, voltage in self.cell_voltages().items()
+            if voltage is not None
+        ]
+
+    def min_cell(self) -> CellExtreme | None:
+        """Lowest cell from the cell readings; the BMS summary when no cells are given."""
+        cells = self._valid_cells()
+        if cells:
+            return min(cells, key=lambda cell: cell.voltage)
+        return self._bms_extreme("/System/MinCellVoltage", "/System/MinVoltageCellId")
+
+    def max_cell(self) -> CellExtreme | None:
+        """Highest cell from the cell readings; the BMS summary when no cells are given."""
+        cells = self._valid_cells()
+        if cells:
+            return max(cells, key=lambda cell: cell.voltage)
+        return self._bms_extreme("/System/MaxCellVoltage", "/System/MaxVoltageCellId")
+
+    def cell_delta_mv(self) -> float | None:
+        """Spread between highest and lowest cell in millivolts."""
+        low, high = self.min_cell(), self.max_cell()
+        if low is None or high is None:
+            return None
+        return round((high.voltage - low.voltage) * 1000.0, 1)
+
+    def _bms_extreme(self, voltage_path: str, id_path: str) -> CellExtreme | None:
+        voltage = self.items.get(voltage_path)
+        if not isinstance(voltage, float):
+            return None
+        return CellExtreme(parse_cell_id(self.items.get(id_path)), voltage)
+
+
+def parse_cell_id(raw: Any) -> int | None:
+    """BMS cell ids come as "C3", "3" or 3."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        digits = raw.strip().lstrip("Cc")
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def dvcc_enabled(state: VenusState) -> bool | None:
+    """DVCC on/off from the settings (bit 0 of Bol), else from systemcalc's flag."""
+    bol = state.value(SETTINGS, "/Settings/Services/Bol")
+    if isinstance(bol, int):
+        return bool(bol & 1)
+    control = state.value(SYSTEM, "/Control/Dvcc")
+    return control if isinstance(control, bool) else None
+
+
+def phase_total(state: VenusState, prefix: str) -> float | None:
+    """Sum of L1..L3 powers under a system prefix; None when no phase is known."""
+    powers = [state.value(SYSTEM, f"{prefix}/L{phase}/Power") for phase in (1, 2, 3)]
+    known = [power for power in powers if isinstance(power, float)]
+    return sum(known) if known else None

@@ -1,0 +1,249 @@
+"""Decoding Venus payloads and checking values defensively.
+
+Observed on real Venus OS (see venus-observed.md): values come as `{"value": X}`,
+invalid ones as `{"value": null}`, a vanished device as a zero-byte payload, and types
+drift (bools as ints, ints as floats, JSON inside JSON strings). Nothing here trusts the
+wire: each known path has a spec with a type and a plausible range.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+
+class PayloadKind(Enum):
+    """What a payload means before its value is looked at."""
+
+    VALUE = "value"
+    VANISHED = "vanished"
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A decoded Venus payload."""
+
+    kind: PayloadKind
+    value: Any = None
+    minimum: Any = None
+    maximum: Any = None
+    echo_token: str | None = None
+
+
+class ValueProblem(ValueError):
+    """A payload or value that cannot be used; the message says why."""
+
+
+def _reject_constant(name: str) -> float:
+    # json accepts NaN/Infinity literals, which Venus never sends on purpose.
+    raise ValueProblem(f"non-finite number {name}")
+
+
+def decode_payload(raw: bytes) -> Payload:
+    """Decode one message body; raise ValueProblem when it is not usable."""
+    if not raw:
+        return Payload(PayloadKind.VANISHED)
+    try:
+        document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueProblem("payload is not JSON") from err
+    if not isinstance(document, dict):
+        raise ValueProblem("payload is not a JSON object")
+    if "value" not in document:
+        raise ValueProblem("payload has no 'value'")
+    token = document.get("full-publish-completed-echo")
+    return Payload(
+        PayloadKind.VALUE,
+        value=document["value"],
+        minimum=document.get("min"),
+        maximum=document.get("max"),
+        echo_token=token if isinstance(token, str) else None,
+    )
+
+
+class ValueKind(StrEnum):
+    """How a path's value is interpreted."""
+
+    FLOAT = "float"
+    INT = "int"
+    BOOL = "bool"
+    TEXT = "text"
+    JSON = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSpec:
+    """Type and plausible range of one Venus path."""
+
+    kind: ValueKind
+    low: float | None = None
+    high: float | None = None
+
+
+def _number(raw: Any) -> float:
+    # bool is an int subclass in Python; a bool where a number belongs is a type error.
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueProblem(f"expected a number, got {type(raw).__name__}")
+    number = float(raw)
+    if not math.isfinite(number):
+        raise ValueProblem("non-finite number")
+    return number
+
+
+def _in_range(spec: ValueSpec, number: float) -> None:
+    if (spec.low is not None and number < spec.low) or (
+        spec.high is not None and number > spec.high
+    ):
+        raise ValueProblem(f"{number} is outside {spec.low}..{spec.high}")
+
+
+def coerce(spec: ValueSpec, raw: Any) -> Any:
+    """Convert a raw JSON value to the spec's type; raise ValueProblem if implausible."""
+    match spec.kind:
+        case ValueKind.FLOAT:
+            number = _number(raw)
+            _in_range(spec, number)
+            return number
+        case ValueKind.INT:
+            number = _number(raw)
+            if not number.is_integer():
+                raise ValueProblem(f"expected an integer, got {raw}")
+            _in_range(spec, number)
+            return int(number)
+        case ValueKind.BOOL:
+            # Venus sends false/true for some flags and 0/1 for others.
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, int | float) and raw in (0, 1):
+                return bool(raw)
+            raise ValueProblem(f"expected a flag, got {raw!r}")
+        case ValueKind.TEXT:
+            if not isinstance(raw, str):
+                raise ValueProblem(f"expected text, got {type(raw).__name__}")
+            return raw
+        case ValueKind.JSON:
+            if isinstance(raw, str):
+                try:
+                    return json.loads(raw)
+                except json.JSONDecodeError as err:
+                    raise ValueProblem("string does not hold JSON") from err
+            if isinstance(raw, list | dict):
+                return raw
+            raise ValueProblem(f"expected JSON data, got {type(raw).__name__}")
+    raise ValueProblem(f"unknown value kind {spec.kind}")  # pragma: no cover
+
+
+MAX_CELLS = 32
+CELL_VOLTAGE_PATH = re.compile(r"^/Voltages/Cell(\d+)$")
+CELL_BALANCE_PATH = re.compile(r"^/Balances/Cell(\d+)$")
+
+_CELL_VOLTAGE = ValueSpec(ValueKind.FLOAT, 0.0, 5.0)
+_FLAG = ValueSpec(ValueKind.BOOL)
+_ALARM = ValueSpec(ValueKind.INT, 0, 2)
+_TEXT = ValueSpec(ValueKind.TEXT)
+_PACK_VOLTAGE = ValueSpec(ValueKind.FLOAT, 0.0, 100.0)
+_POWER = ValueSpec(ValueKind.FLOAT, -1_000_000.0, 1_000_000.0)
+
+_COMMON: dict[str, ValueSpec] = {
+    "/ProductId": ValueSpec(ValueKind.INT, 0, 0xFFFF),
+    "/ProductName": _TEXT,
+    "/CustomName": _TEXT,
+    "/DeviceInstance": ValueSpec(ValueKind.INT, 0, 100_000),
+    "/Connected": _FLAG,
+}
+
+_SYSTEM: dict[str, ValueSpec] = {
+    "/Serial": _TEXT,
+    "/Dc/Pv/Power": _POWER,
+    **{f"/Ac/Grid/L{phase}/Power": _POWER for phase in (1, 2, 3)},
+    **{f"/Ac/Consumption/L{phase}/Power": _POWER for phase in (1, 2, 3)},
+    "/Control/Dvcc": _FLAG,
+    "/Control/EffectiveChargeVoltage": _PACK_VOLTAGE,
+    "/Dc/Battery/ChargeVoltage": _PACK_VOLTAGE,
+    "/ActiveBatteryService": _TEXT,
+    "/ActiveBmsService": _TEXT,
+    "/ActiveBmsInstance": ValueSpec(ValueKind.INT, -255, 100_000),
+    "/AutoSelectedBatteryService": _TEXT,
+    "/AvailableBatteries": ValueSpec(ValueKind.JSON),
+    "/AvailableBmsServices": ValueSpec(ValueKind.JSON),
+}
+
+_SETTINGS: dict[str, ValueSpec] = {
+    "/Settings/Services/Bol": ValueSpec(ValueKind.INT, 0, 7),
+    "/Settings/SystemSetup/MaxChargeCurrent": ValueSpec(ValueKind.INT, -1, 10_000),
+    "/Settings/SystemSetup/MaxChargeVoltage": ValueSpec(ValueKind.FLOAT, 0.0, 80.0),
+    "/Settings/SystemSetup/BmsInstance": ValueSpec(ValueKind.INT, -255, 100_000),
+}
+
+_BATTERY: dict[str, ValueSpec] = {
+    "/Dc/0/Voltage": _PACK_VOLTAGE,
+    "/Dc/0/Current": ValueSpec(ValueKind.FLOAT, -5_000.0, 5_000.0),
+    "/Dc/0/Power": _POWER,
+    "/Dc/0/Temperature": ValueSpec(ValueKind.FLOAT, -60.0, 150.0),
+    "/Soc": ValueSpec(ValueKind.FLOAT, 0.0, 100.0),
+    "/ConsumedAmphours": ValueSpec(ValueKind.FLOAT, -100_000.0, 100_000.0),
+    "/TimeToGo": ValueSpec(ValueKind.FLOAT, 0.0, 10_000_000.0),
+    "/Capacity": ValueSpec(ValueKind.FLOAT, 0.0, 100_000.0),
+    "/InstalledCapacity": ValueSpec(ValueKind.FLOAT, 0.0, 100_000.0),
+    "/Info/MaxChargeVoltage": _PACK_VOLTAGE,
+    "/Info/MaxChargeCurrent": ValueSpec(ValueKind.FLOAT, 0.0, 10_000.0),
+    "/Info/MaxDischargeCurrent": ValueSpec(ValueKind.FLOAT, 0.0, 10_000.0),
+    "/Info/BatteryLowVoltage": _PACK_VOLTAGE,
+    "/System/MinCellVoltage": _CELL_VOLTAGE,
+    "/System/MaxCellVoltage": _CELL_VOLTAGE,
+    "/System/MinVoltageCellId": _TEXT,
+    "/System/MaxVoltageCellId": _TEXT,
+    "/System/NrOfCellsPerBattery": ValueSpec(ValueKind.INT, 1, MAX_CELLS),
+    "/Io/AllowToCharge": _FLAG,
+    "/Io/AllowToDischarge": _FLAG,
+    "/Io/AllowToBalance": _FLAG,
+    "/Balancing": _FLAG,
+}
+
+BATTERY_ALARMS: tuple[str, ...] = (
+    "LowVoltage",
+    "HighVoltage",
+    "LowSoc",
+    "HighChargeCurrent",
+    "HighDischargeCurrent",
+    "CellImbalance",
+    "HighChargeTemperature",
+    "LowChargeTemperature",
+    "LowCellVoltage",
+    "HighTemperature",
+    "LowTemperature",
+    "InternalFailure",
+)
+_BATTERY.update({f"/Alarms/{name}": _ALARM for name in BATTERY_ALARMS})
+
+# Services the integration reads; everything else on the broker is skipped silently.
+_BY_SERVICE: dict[str, dict[str, ValueSpec]] = {
+    "system": _SYSTEM,
+    "settings": _SETTINGS,
+    "battery": _BATTERY,
+}
+
+
+def cell_number(pattern: re.Pattern[str], path: str) -> int | None:
+    """Return N for a `/Voltages/CellN`-style path, or None if the path is not one."""
+    match = pattern.match(path)
+    return int(match.group(1)) if match else None
+
+
+def spec_for(service: str, path: str) -> ValueSpec | None:
+    """The spec for a path we use, or None for paths the integration ignores."""
+    table = _BY_SERVICE.get(service)
+    if table is None:
+        return None
+    if (spec := table.get(path)) is not None:
+        return spec
+    if service == "battery":
+        if CELL_VOLTAGE_PATH.match(path):
+            return _CELL_VOLTAGE
+        if CELL_BALANCE_PATH.match(path):
+            return _FLAG
+    return _COMMON.get(path)

@@ -1,0 +1,352 @@
+"""Sensors: the GX system values, the battery pack and every cell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfPower,
+    UnitOfTemperature,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
+from .entity import BatteryEntity, VenusEntity
+from .logic.venus_state import BatteryView, VenusState, phase_total
+from .logic.venus_topics import SYSTEM
+
+PARALLEL_UPDATES = 0
+
+UNIT_AMPERE_HOURS = "Ah"
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, float) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GxSensorDescription(SensorEntityDescription):
+    """A sensor of the GX system service."""
+
+    value_fn: Callable[[VenusState], StateType]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatterySensorDescription(SensorEntityDescription):
+    """A sensor of the followed battery."""
+
+    value_fn: Callable[[BatteryView], StateType]
+
+
+def _power(
+    key: str, value_fn: Callable[[VenusState], StateType], **kwargs: Any
+) -> GxSensorDescription:
+    return GxSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=value_fn,
+        **kwargs,
+    )
+
+
+def _grid_phase(phase: int) -> GxSensorDescription:
+    return _power(
+        f"grid_power_l{phase}",
+        lambda state: _number(state.value(SYSTEM, f"/Ac/Grid/L{phase}/Power")),
+        entity_registry_enabled_default=False,
+    )
+
+
+GX_SENSORS: tuple[GxSensorDescription, ...] = (
+    _power("pv_power", lambda state: _number(state.value(SYSTEM, "/Dc/Pv/Power"))),
+    _power("grid_power", lambda state: phase_total(state, "/Ac/Grid")),
+    *(_grid_phase(phase) for phase in (1, 2, 3)),
+    _power("consumption", lambda state: phase_total(state, "/Ac/Consumption")),
+    GxSensorDescription(
+        key="effective_charge_voltage",
+        translation_key="effective_charge_voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=2,
+        value_fn=lambda state: _number(state.value(SYSTEM, "/Control/EffectiveChargeVoltage")),
+    ),
+    GxSensorDescription(
+        key="active_bms",
+        translation_key="active_bms",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda state: _text(state.value(SYSTEM, "/ActiveBmsService")),
+    ),
+)
+
+
+def _battery_number(
+    key: str,
+    path: str,
+    *,
+    device_class: SensorDeviceClass | None,
+    unit: str | None,
+    precision: int,
+    **kwargs: Any,
+) -> BatterySensorDescription:
+    return BatterySensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=device_class,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=unit,
+        suggested_display_precision=precision,
+        value_fn=lambda battery: _number(battery.value(path)),
+        **kwargs,
+    )
+
+
+def _cell_extreme_voltage(
+    extreme: Callable[[BatteryView], Any],
+) -> Callable[[BatteryView], StateType]:
+    def value(battery: BatteryView) -> StateType:
+        cell = extreme(battery)
+        return None if cell is None else float(cell.voltage)
+
+    return value
+
+
+def _cell_extreme_number(
+    extreme: Callable[[BatteryView], Any],
+) -> Callable[[BatteryView], StateType]:
+    def value(battery: BatteryView) -> StateType:
+        cell = extreme(battery)
+        return None if cell is None else cell.number
+
+    return value
+
+
+_VOLT = UnitOfElectricPotential.VOLT
+_AMP = UnitOfElectricCurrent.AMPERE
+_VOLTAGE = SensorDeviceClass.VOLTAGE
+_CURRENT = SensorDeviceClass.CURRENT
+
+BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
+    _battery_number("voltage", "/Dc/0/Voltage", device_class=_VOLTAGE, unit=_VOLT, precision=2),
+    _battery_number("current", "/Dc/0/Current", device_class=_CURRENT, unit=_AMP, precision=1),
+    _battery_number(
+        "power",
+        "/Dc/0/Power",
+        device_class=SensorDeviceClass.POWER,
+        unit=UnitOfPower.WATT,
+        precision=0,
+    ),
+    _battery_number(
+        "state_of_charge",
+        "/Soc",
+        device_class=SensorDeviceClass.BATTERY,
+        unit=PERCENTAGE,
+        precision=1,
+    ),
+    _battery_number(
+        "temperature",
+        "/Dc/0/Temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        unit=UnitOfTemperature.CELSIUS,
+        precision=1,
+    ),
+    _battery_number(
+        "consumed_amphours",
+        "/ConsumedAmphours",
+        device_class=None,
+        unit=UNIT_AMPERE_HOURS,
+        precision=1,
+    ),
+    _battery_number(
+        "time_to_go",
+        "/TimeToGo",
+        device_class=SensorDeviceClass.DURATION,
+        unit=UnitOfTime.SECONDS,
+        precision=1,
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+    ),
+    _battery_number(
+        "bms_charge_voltage_limit",
+        "/Info/MaxChargeVoltage",
+        device_class=_VOLTAGE,
+        unit=_VOLT,
+        precision=2,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    _battery_number(
+        "bms_charge_current_limit",
+        "/Info/MaxChargeCurrent",
+        device_class=_CURRENT,
+        unit=_AMP,
+        precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    _battery_number(
+        "bms_discharge_current_limit",
+        "/Info/MaxDischargeCurrent",
+        device_class=_CURRENT,
+        unit=_AMP,
+        precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    BatterySensorDescription(
+        key="min_cell_voltage",
+        translation_key="min_cell_voltage",
+        device_class=_VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=_VOLT,
+        suggested_display_precision=3,
+        value_fn=_cell_extreme_voltage(BatteryView.min_cell),
+    ),
+    BatterySensorDescription(
+        key="max_cell_voltage",
+        translation_key="max_cell_voltage",
+        device_class=_VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=_VOLT,
+        suggested_display_precision=3,
+        value_fn=_cell_extreme_voltage(BatteryView.max_cell),
+    ),
+    BatterySensorDescription(
+        key="min_cell",
+        translation_key="min_cell",
+        value_fn=_cell_extreme_number(BatteryView.min_cell),
+    ),
+    BatterySensorDescription(
+        key="max_cell",
+        translation_key="max_cell",
+        value_fn=_cell_extreme_number(BatteryView.max_cell),
+    ),
+    BatterySensorDescription(
+        key="cell_delta",
+        translation_key="cell_delta",
+        device_class=_VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.MILLIVOLT,
+        suggested_display_precision=0,
+        value_fn=BatteryView.cell_delta_mv,
+    ),
+)
+
+CELL_VOLTAGE = SensorEntityDescription(
+    key="cell_voltage",
+    translation_key="cell_voltage",
+    device_class=_VOLTAGE,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=_VOLT,
+    suggested_display_precision=3,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: VictronBalanceConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the GX, battery and cell sensors; cells that appear later are added then."""
+    coordinator = entry.runtime_data.venus
+    async_add_entities(
+        [GxSensor(coordinator, description) for description in GX_SENSORS]
+        + [BatterySensor(coordinator, description) for description in BATTERY_SENSORS]
+    )
+    known_cells: set[int] = set()
+
+    @callback
+    def add_new_cells() -> None:
+        battery = coordinator.battery()
+        if battery is None:
+            return
+        new = [number for number in battery.cell_voltages() if number not in known_cells]
+        if new:
+            known_cells.update(new)
+            async_add_entities(CellVoltageSensor(coordinator, number) for number in new)
+
+    add_new_cells()
+    entry.async_on_unload(coordinator.async_add_listener(add_new_cells))
+
+
+class GxSensor(VenusEntity, SensorEntity):
+    """A system value of the GX."""
+
+    entity_description: GxSensorDescription
+
+    def __init__(self, coordinator: VenusCoordinator, description: GxSensorDescription) -> None:
+        super().__init__(coordinator, description, description.key)
+
+    @property
+    def native_value(self) -> StateType:
+        """The value from the system service."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    def shown_state(self) -> Any:
+        """Compare on the value."""
+        return self.native_value
+
+
+class BatterySensor(BatteryEntity, SensorEntity):
+    """A value of the battery pack."""
+
+    entity_description: BatterySensorDescription
+
+    def __init__(
+        self, coordinator: VenusCoordinator, description: BatterySensorDescription
+    ) -> None:
+        super().__init__(coordinator, description, description.key)
+
+    @property
+    def native_value(self) -> StateType:
+        """The value from the battery service."""
+        battery = self.battery
+        return None if battery is None else self.entity_description.value_fn(battery)
+
+    def shown_state(self) -> Any:
+        """Compare on the value."""
+        return self.native_value
+
+
+class CellVoltageSensor(BatteryEntity, SensorEntity):
+    """The voltage of one cell."""
+
+    def __init__(self, coordinator: VenusCoordinator, number: int) -> None:
+        super().__init__(coordinator, CELL_VOLTAGE, f"cell_{number}_voltage")
+        self.cell = number
+        self._attr_translation_placeholders = {"cell": str(number)}
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the pack reports no such cell."""
+        battery = self.battery
+        return super().available and battery is not None and battery.cell_present(self.cell)
+
+    @property
+    def native_value(self) -> float | None:
+        """The cell voltage; unknown when the reading was rejected."""
+        battery = self.battery
+        return None if battery is None else battery.cell_voltage(self.cell)
+
+    def shown_state(self) -> Any:
+        """Compare on the value."""
+        return self.native_value

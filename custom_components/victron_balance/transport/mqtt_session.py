@@ -1,0 +1,254 @@
+"""One MQTT session per broker connection, built on aiomqtt.
+
+The session connects once (reporting the first failure to the caller), then keeps the
+connection up in a background task: exponential reconnect backoff, subscriptions
+restored after every reconnect, publish failures raised to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+_LOGGER = logging.getLogger(__name__)
+
+MIN_BACKOFF = 1.0
+MAX_BACKOFF = 60.0
+BACKOFF_FACTOR = 2.0
+CONNECT_TIMEOUT = 10.0
+MQTT_KEEPALIVE = 30
+
+# CONNACK codes for refused credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
+_AUTH_FAILURE_CODES = frozenset({4, 5, 134, 135})
+
+type MessageCallback = Callable[[str, bytes], None]
+type ConnectionCallback = Callable[[bool], None]
+type TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+
+
+class SessionError(Exception):
+    """Base class for session errors."""
+
+
+class CannotConnect(SessionError):
+    """The broker could not be reached."""
+
+
+class InvalidAuth(SessionError):
+    """The broker refused the credentials."""
+
+
+class PublishFailed(SessionError):
+    """A message could not be handed to the broker."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    """Where and how to connect."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    verify_tls: bool = True
+    ca_certificate: str | None = None  # PEM text; None uses the system's CAs
+
+
+def build_tls_context(settings: BrokerSettings) -> ssl.SSLContext | None:
+    """The TLS context for a broker (blocking: loads certificates; run in an executor)."""
+    if not settings.tls:
+        return None
+    context = ssl.create_default_context(cadata=settings.ca_certificate or None)
+    if settings.ca_certificate is None:
+        context.load_default_certs()
+    if not settings.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _reason_code(error: aiomqtt.MqttError) -> int | None:
+    code = getattr(error, "rc", None)
+    value = getattr(code, "value", code)
+    return value if isinstance(value, int) else None
+
+
+def _as_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if payload is None:
+        return b""
+    return str(payload).encode()
+
+
+def _default_task_factory(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(coro, name=name)
+
+
+class MqttSession:
+    """A resilient connection to one broker."""
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        *,
+        name: str,
+        tls_context: ssl.SSLContext | None = None,
+        task_factory: TaskFactory = _default_task_factory,
+        min_backoff: float = MIN_BACKOFF,
+        max_backoff: float = MAX_BACKOFF,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self._tls_context = tls_context
+        self._task_factory = task_factory
+        self._min_backoff = min_backoff
+        self._max_backoff = max_backoff
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._subscriptions: list[tuple[str, MessageCallback]] = []
+        self._connection_listeners: list[ConnectionCallback] = []
+        self._first_connect: asyncio.Future[None] | None = None
+        self.connected = False
+        self.reconnects = 0
+        self.publish_failures = 0
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        """Connect; raise CannotConnect or InvalidAuth if the first attempt fails."""
+        self._first_connect = asyncio.get_running_loop().create_future()
+        self._task = self._task_factory(self._run(), f"mqtt session {self.name}")
+        try:
+            await self._first_connect
+        except SessionError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Disconnect and stop reconnecting."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if (current := asyncio.current_task()) and current.cancelling():
+                    raise
+        self._set_connected(False)
+
+    async def subscribe(self, topic_filter: str, callback: MessageCallback) -> Callable[[], None]:
+        """Route messages matching `topic_filter` to `callback`; kept across reconnects.
+
+        When connected, returns after the broker acknowledged the subscription.
+        """
+        entry = (topic_filter, callback)
+        self._subscriptions.append(entry)
+        client = self._client
+        if client is not None and self.connected:
+            try:
+                await client.subscribe(topic_filter)
+            except aiomqtt.MqttError as err:
+                # The next reconnect subscribes again; the connection loop reports the loss.
+                _LOGGER.warning("%s: subscribing to %s failed: %s", self.name, topic_filter, err)
+
+        def unsubscribe() -> None:
+            if entry in self._subscriptions:
+                self._subscriptions.remove(entry)
+
+        return unsubscribe
+
+    def add_connection_listener(self, callback: ConnectionCallback) -> Callable[[], None]:
+        """Be told when the connection goes up (True) or down (False)."""
+        self._connection_listeners.append(callback)
+        return lambda: self._connection_listeners.remove(callback)
+
+    async def publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
+        """Publish or raise PublishFailed."""
+        client = self._client
+        if client is None or not self.connected:
+            self.publish_failures += 1
+            raise PublishFailed(f"not connected to {self.settings.host}:{self.settings.port}")
+        try:
+            await client.publish(topic, payload, qos=0, retain=retain)
+        except aiomqtt.MqttError as err:
+            self.publish_failures += 1
+            raise PublishFailed(f"publish to {topic} failed: {err}") from err
+
+    def _make_client(self) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            hostname=self.settings.host,
+            port=self.settings.port,
+            username=self.settings.username or None,
+            password=self.settings.password or None,
+            tls_context=self._tls_context,
+            keepalive=MQTT_KEEPALIVE,
+            timeout=CONNECT_TIMEOUT,
+        )
+
+    async def _run(self) -> None:
+        backoff = self._min_backoff
+        while True:
+            client = self._make_client()
+            try:
+                async with client:
+                    self._client = client
+                    for topic_filter, _callback in list(self._subscriptions):
+                        await client.subscribe(topic_filter)
+                    backoff = self._min_backoff
+                    self._set_connected(True)
+                    self._resolve_first_connect(None)
+                    async for message in client.messages:
+                        self._dispatch(message)
+            except aiomqtt.MqttError as err:
+                self.last_error = str(err)
+                if self._resolve_first_connect(self._classify(err)):
+                    return
+                if self.connected:
+                    _LOGGER.info("%s: connection lost (%s); reconnecting", self.name, err)
+            finally:
+                self._client = None
+            self._set_connected(False)
+            self.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * BACKOFF_FACTOR, self._max_backoff)
+
+    def _classify(self, error: aiomqtt.MqttError) -> SessionError:
+        if _reason_code(error) in _AUTH_FAILURE_CODES:
+            return InvalidAuth(str(error))
+        return CannotConnect(str(error))
+
+    def _resolve_first_connect(self, error: SessionError | None) -> bool:
+        """Settle start(); True when this was the first attempt and it failed."""
+        future = self._first_connect
+        if future is None or future.done():
+            return False
+        if error is None:
+            future.set_result(None)
+            return False
+        future.set_exception(error)
+        return True
+
+    def _dispatch(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        payload = _as_bytes(message.payload)
+        for topic_filter, callback in list(self._subscriptions):
+            if message.topic.matches(topic_filter):
+                try:
+                    callback(topic, payload)
+                except Exception:
+                    # One bad handler must not end the message loop.
+                    _LOGGER.exception("%s: handler for %s failed", self.name, topic)
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected == self.connected:
+            return
+        self.connected = connected
+        for listener in list(self._connection_listeners):
+            listener(connected)

@@ -1,0 +1,357 @@
+"""VenusSimulator: a simulated Venus OS GX (FlashMQ + dbus-flashmq) on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import replace
+
+from simulator.battery import (
+    MAX_CELL_VOLTAGE,
+    MIN_CELL_VOLTAGE,
+    BatteryConfig,
+    cell_path,
+    check_cell_count,
+    derive,
+)
+from simulator.flashmq import FlashMqPlugin
+from simulator.items import Item, ItemStore, JsonValue, Service, same_value
+from simulator.mqtt_link import MqttLink
+from simulator.services import (
+    build_battery_service,
+    build_settings_service,
+    build_system_service,
+    initial_cell_voltages,
+)
+from simulator.systemcalc import derive_system
+from simulator.timers import ClockTimer
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PORTAL_ID = "02fc00000001"
+DEFAULT_BATTERY = BatteryConfig()
+
+
+def _normalise(path: str) -> str:
+    return path if path.startswith("/") else "/" + path
+
+
+class VenusSimulator:
+    """The Venus OS side of the wire: system, settings and battery services over MQTT."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        portal_id: str = DEFAULT_PORTAL_ID,
+        battery: BatteryConfig | None = DEFAULT_BATTERY,
+        heartbeat_interval: float = 3.0,
+        keepalive_timeout: float = 60.0,
+        username: str | None = None,
+        password: str | None = None,
+        seed: int = 1,
+    ) -> None:
+        self.portal_id = portal_id
+        self.seed = seed
+        self.store = ItemStore()
+        self.store.add_service(build_system_service(portal_id))
+        self.store.add_service(build_settings_service())
+        self._batteries: dict[int, BatteryConfig] = {}
+        self._update_timers: dict[int, ClockTimer] = {}
+        self._running = False
+        self._announced = False
+        rng = random.Random(seed)
+        self.plugin = FlashMqPlugin(
+            portal_id,
+            self.store,
+            self._send,
+            heartbeat_interval=heartbeat_interval,
+            keepalive_timeout=keepalive_timeout,
+            rng=rng,
+            on_write=self._after_write,
+        )
+        self._link = MqttLink(
+            host,
+            port,
+            subscriptions=("W/#", "R/#"),
+            on_connect=self._on_connect,
+            on_message=self.plugin.handle_message,
+            username=username,
+            password=password,
+            identifier=f"venus-sim-{portal_id}-{rng.getrandbits(32):08x}",
+        )
+        if battery is not None:
+            self.add_battery(battery)
+        self._recompute()
+
+    # ------------------------------------------------------------- lifecycle
+    async def start(self, timeout: float = 10.0) -> None:
+        """Connect, subscribe (W/#, R/#), publish the retained Serial and N/<id>/keepalive 1."""
+        if self._running:
+            return
+        self._running = True
+        self._announced = False
+        try:
+            await self._link.start(timeout)
+            await self._link.flush()
+        except BaseException:
+            await self.stop()
+            raise
+        for instance in self._batteries:
+            self._start_update_timer(instance)
+
+    async def stop(self) -> None:
+        """Cancel every task and timer and disconnect; safe to call twice."""
+        self._running = False
+        for timer in self._update_timers.values():
+            timer.cancel()
+        self._update_timers.clear()
+        self.plugin.close()
+        await self._link.stop()
+
+    def _on_connect(self) -> None:
+        if not self._announced:
+            # Plugin start (once per start()): retained Serial plus N/<id>/keepalive 1.
+            self._announced = True
+            self.plugin.announce()
+        else:
+            # A new broker (restart) lost the retained Serial: put it back.
+            self.plugin.publish_serial()
+
+    def _send(self, topic: str, payload: bytes, retain: bool) -> None:
+        self._link.send(topic, payload, retain)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def alive(self) -> bool:
+        """True while a keepalive was seen within keepalive_timeout."""
+        return self.plugin.alive
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to the broker."""
+        return self._link.connected
+
+    @property
+    def connect_count(self) -> int:
+        """Number of successful broker connections (reconnects included)."""
+        return self._link.connect_count
+
+    @property
+    def keepalive_count(self) -> int:
+        """Keepalives received for our portal id (rate-limited ones included)."""
+        return self.plugin.keepalive_count
+
+    @property
+    def rate_limited_keepalives(self) -> int:
+        """Keepalives whose full publish was dropped by the 3-per-second limit."""
+        return self.plugin.rate_limited_keepalives
+
+    @property
+    def full_publish_count(self) -> int:
+        """Full publishes performed."""
+        return self.plugin.full_publish_count
+
+    @property
+    def settings_writes(self) -> int:
+        """Accepted writes that changed a setting (each would hit flash on a GX)."""
+        return self.plugin.settings_writes
+
+    @property
+    def rejected_writes(self) -> list[tuple[str, str]]:
+        """(topic, reason) of every silently rejected W/."""
+        return self.plugin.rejected_writes
+
+    @property
+    def received_writes(self) -> list[tuple[str, JsonValue]]:
+        """(topic, coerced value) of every accepted W/."""
+        return self.plugin.received_writes
+
+    @property
+    def batteries(self) -> dict[int, BatteryConfig]:
+        """The battery configurations by instance."""
+        return dict(self._batteries)
+
+    # ---------------------------------------------------------------- values
+    def get_value(self, service: str, instance: int, path: str) -> JsonValue:
+        """A path's current value (KeyError if it does not exist)."""
+        return self.store.value(service, instance, _normalise(path))
+
+    def set_value(self, service: str, instance: int, path: str, value: JsonValue) -> None:
+        """Set a value as the owning driver would; published if alive and changed.
+
+        Derived values (cell min/max/ids, Sum/Diff, pack voltage and power, the
+        system mirror, DVCC) are recomputed, so e.g. /Dc/0/Voltage follows the cells.
+        """
+        svc = self._service(service, instance)
+        item = svc.items.get(_normalise(path))
+        if item is None:
+            raise KeyError(f"{service}/{instance}{_normalise(path)}")
+        self._apply(svc, item, value)
+        self._recompute()
+
+    def _service(self, service: str, instance: int) -> Service:
+        svc = self.store.service(service, instance)
+        if svc is None:
+            raise KeyError(f"no service {service}/{instance}")
+        return svc
+
+    def _apply(self, service: Service, item: Item, value: JsonValue) -> None:
+        if same_value(item.value, value):
+            return
+        item.value = value
+        self.plugin.publish_item(service, item)
+
+    def _apply_updates(self, service: Service, updates: dict[str, JsonValue]) -> None:
+        for path, value in updates.items():
+            item = service.items.get(path)
+            if item is not None:
+                self._apply(service, item, value)
+
+    def _recompute(self) -> None:
+        for instance, config in self._batteries.items():
+            battery = self.store.service("battery", instance)
+            if battery is not None:
+                self._apply_updates(battery, derive(battery, config))
+        system = self.store.service("system", 0)
+        if system is not None:
+            self._apply_updates(system, derive_system(self.store))
+
+    def _after_write(self, service: Service, item: Item) -> None:
+        # A setting (Bol, MaxChargeVoltage, BmsInstance) may change systemcalc's view.
+        self._recompute()
+
+    # --------------------------------------------------------------- battery
+    def _battery(self, instance: int | None) -> tuple[BatteryConfig, Service]:
+        if instance is None:
+            if not self._batteries:
+                raise KeyError("no battery")
+            instance = min(self._batteries)
+        config = self._batteries.get(instance)
+        if config is None:
+            raise KeyError(f"no battery {instance}")
+        return config, self._service("battery", instance)
+
+    def set_cell_voltages(self, voltages: list[float], instance: int | None = None) -> None:
+        """Set every cell voltage of a battery (the lowest instance by default)."""
+        config, service = self._battery(instance)
+        if len(voltages) != config.cells:
+            raise ValueError(f"battery has {config.cells} cells, got {len(voltages)} voltages")
+        for index, volts in enumerate(voltages, start=1):
+            self._apply(service, service.items[cell_path("Voltages", index)], volts)
+        self._recompute()
+
+    def set_cell_count(self, cells: int, instance: int | None = None) -> None:
+        """Add or remove cells at runtime.
+
+        serialbattery: removed cells get zero-byte payloads (their paths vanish);
+        mqtt_battery: the 24 slots stay and removed cells become null.
+        """
+        config, service = self._battery(instance)
+        check_cell_count(config.flavour, cells)
+        old = config.cells
+        new_config = replace(config, cells=cells)
+        self._batteries[config.instance] = new_config
+        if cells < old:
+            removed = [
+                service.items[cell_path(kind, index)]
+                for index in range(cells + 1, old + 1)
+                for kind in ("Voltages", "Balances")
+            ]
+            if config.flavour == "serialbattery":
+                self.plugin.vanish(service, removed)
+                for item in removed:
+                    del service.items[item.path]
+            else:
+                for item in removed:
+                    self._apply(service, item, None)
+        elif cells > old:
+            fresh = initial_cell_voltages(new_config, self.seed)
+            for index in range(old + 1, cells + 1):
+                for path, value in (
+                    (cell_path("Voltages", index), fresh[index - 1]),
+                    (cell_path("Balances", index), 0),
+                ):
+                    existing = service.items.get(path)
+                    if existing is None:
+                        # A new D-Bus path appears: published like any change.
+                        self.plugin.publish_item(service, service.add(path, value))
+                    else:
+                        self._apply(service, existing, value)
+        # The driver's static limits scale with the cell count.
+        self._apply_updates(
+            service,
+            {
+                "/Info/MaxChargeVoltage": round(MAX_CELL_VOLTAGE * cells, 3),
+                "/Info/BatteryLowVoltage": round(MIN_CELL_VOLTAGE * cells, 3),
+            },
+        )
+        self._recompute()
+
+    def add_battery(self, config: BatteryConfig) -> None:
+        """A battery service (re)appears; published at once if alive."""
+        if self.store.service("battery", config.instance) is not None:
+            raise ValueError(f"battery {config.instance} already exists")
+        service = build_battery_service(config, self.seed)
+        self.store.add_service(service)
+        self._batteries[config.instance] = config
+        self.plugin.publish_service(service)
+        if self._running:
+            self._start_update_timer(config.instance)
+        self._recompute()
+
+    def remove_service(self, service: str, instance: int) -> None:
+        """The service vanishes: zero-byte payloads on all its topics (if alive)."""
+        svc = self._service(service, instance)
+        self.plugin.vanish(svc)
+        self.store.remove_service(service, instance)
+        if service == "battery":
+            self._batteries.pop(instance, None)
+            timer = self._update_timers.pop(instance, None)
+            if timer is not None:
+                timer.cancel()
+        self._recompute()
+
+    def _start_update_timer(self, instance: int) -> None:
+        config = self._batteries[instance]
+        if config.flavour != "mqtt_battery" or instance in self._update_timers:
+            return
+
+        def tick() -> None:
+            service = self.store.service("battery", instance)
+            if service is None:
+                return
+            item = service.items["/UpdateIndex"]
+            current = item.value if isinstance(item.value, int) else 0
+            self._apply(service, item, (current + 1) % 256)
+            # Drift-free cadence, but no burst of catch-up ticks after a clock jump.
+            due = timer.when + config.update_interval
+            now = asyncio.get_running_loop().time()
+            timer.arm_at(due if due > now else now + config.update_interval)
+
+        timer = ClockTimer(tick)
+        self._update_timers[instance] = timer
+        timer.arm_in(config.update_interval)
+
+    # ------------------------------------------------------- fault injection
+    def pause_heartbeat(self) -> None:
+        """Heartbeats stop while the system stays alive."""
+        self.plugin.pause_heartbeat()
+
+    def resume_heartbeat(self) -> None:
+        """Heartbeats resume."""
+        self.plugin.resume_heartbeat()
+
+    def expire_keepalive(self) -> None:
+        """Behave as if keepalive_timeout passed since the last keepalive."""
+        self.plugin.expire_keepalive()
+
+    def full_publish(self, echo: str | None = None) -> None:
+        """Force a full publish now (as an unthrottled keepalive would)."""
+        self.plugin.full_publish(echo)
+
+    async def publish_raw(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish arbitrary bytes on any topic and wait until sent (malformed input)."""
+        await self._link.send_and_wait(topic, payload, retain)

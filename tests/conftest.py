@@ -1,0 +1,127 @@
+"""Shared fixtures: a real mosquitto broker, the simulator, and a set-up integration."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+# Import the integration before Home Assistant starts, so that `custom_components`
+# resolves to this repository and not to the test plugin's own folder.
+import custom_components.victron_balance  # noqa: F401
+from custom_components.victron_balance.const import (
+    CONF_PORTAL_ID,
+    CONF_TLS,
+    CONF_VERIFY_TLS,
+    DOMAIN,
+)
+from simulator import BatteryConfig, VenusSimulator
+from tests.broker import MosquittoBroker
+from tests.helpers import PORTAL_ID, settle
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load integrations from custom_components/."""
+
+
+@pytest.fixture(autouse=True)
+def allow_loopback_sockets(socket_enabled: None) -> None:
+    """The tests talk to a real broker; the plugin still limits connections to 127.0.0.1."""
+
+
+@pytest.fixture
+def mqtt_broker() -> Iterator[MosquittoBroker]:
+    """A real mosquitto broker on a free loopback port (anonymous access)."""
+    broker = MosquittoBroker()
+    broker.start()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def battery_config() -> BatteryConfig:
+    """The simulated battery; override in a module to change it."""
+    return BatteryConfig(instance=512, cells=16, flavour="serialbattery")
+
+
+@pytest.fixture
+async def simulator(
+    mqtt_broker: MosquittoBroker, battery_config: BatteryConfig
+) -> AsyncIterator[VenusSimulator]:
+    """The Venus OS simulator on the broker (real Venus timings: 3 s heartbeat, 60 s)."""
+    sim = VenusSimulator(
+        mqtt_broker.host, mqtt_broker.port, portal_id=PORTAL_ID, battery=battery_config, seed=1
+    )
+    await sim.start()
+    # Let its start-up messages reach the broker before the integration subscribes.
+    await settle(None, quiet=0.05)
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def config_entry(mqtt_broker: MosquittoBroker) -> MockConfigEntry:
+    """A config entry pointing at the test broker."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Venus OS {PORTAL_ID}",
+        unique_id=PORTAL_ID,
+        data={
+            CONF_HOST: mqtt_broker.host,
+            CONF_PORT: mqtt_broker.port,
+            CONF_TLS: False,
+            CONF_VERIFY_TLS: True,
+            CONF_PORTAL_ID: PORTAL_ID,
+        },
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, config_entry: MockConfigEntry, simulator: VenusSimulator
+) -> AsyncIterator[MockConfigEntry]:
+    """The integration set up against the simulator, unloaded afterwards."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry
+    if config_entry.state.recoverable:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+        await hass.async_block_till_done()
+
+
+@pytest.fixture
+def tolerate_aiomqtt_socket_race(hass: HomeAssistant) -> Iterator[None]:
+    """Ignore one known aiomqtt race when a broker dies under a publishing client.
+
+    aiomqtt schedules `loop.add_writer(fd)` with call_soon_threadsafe; when the broker
+    closes the connection in between, the fd is gone and the loop logs EBADF. It is
+    harmless (the client reconnects), but the hass fixture fails on any loop error.
+    """
+    loop = hass.loop
+    previous = loop.get_exception_handler()
+
+    def handler(event_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exception = context.get("exception")
+        handle = repr(context.get("handle", ""))
+        if (
+            isinstance(exception, OSError)
+            and exception.errno == errno.EBADF
+            and "add_writer" in handle
+        ):
+            return
+        if previous is not None:
+            previous(event_loop, context)
+        else:
+            event_loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    yield
+    loop.set_exception_handler(previous)

@@ -1,0 +1,131 @@
+"""An observing MQTT client and polling helpers for simulator tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+PORTAL = "02fc00000001"
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Poll ``condition`` every 10 ms; fail the test after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as the observer saw it."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    at: float  # loop time of arrival
+
+    def json(self) -> Any:
+        """The payload parsed as JSON."""
+        return json.loads(self.payload)
+
+    @property
+    def value(self) -> Any:
+        """The ``value`` of a ``{"value": X}`` payload."""
+        return self.json()["value"]
+
+
+class Observer:
+    """A plain aiomqtt client (MQTT 5, retain-as-published) recording everything on N/#."""
+
+    def __init__(self, host: str, port: int, topics: tuple[str, ...] = ("N/#",)) -> None:
+        self.host = host
+        self.port = port
+        self.topics = topics
+        self.messages: list[Received] = []
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect and subscribe; returns once subscribed."""
+        client = aiomqtt.Client(self.host, self.port, protocol=aiomqtt.ProtocolVersion.V5)
+        await client.__aenter__()
+        self._client = client
+        # Retain-as-published shows the publisher's retain flag on live deliveries too.
+        for topic in self.topics:
+            await client.subscribe(topic, options=SubscribeOptions(qos=0, retainAsPublished=True))
+        self._task = asyncio.create_task(self._read(client))
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(aiomqtt.MqttError):
+            async for message in client.messages:
+                payload = message.payload
+                data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                self.messages.append(
+                    Received(message.topic.value, data, bool(message.retain), loop.time())
+                )
+
+    async def stop(self) -> None:
+        """Disconnect and leave no task behind."""
+        client, self._client = self._client, None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])
+            self._task = None
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.__aexit__(None, None, None)
+            misc = getattr(client, "_misc_task", None)
+            if isinstance(misc, asyncio.Task) and not misc.done():
+                await asyncio.wait([misc], timeout=2.0)
+
+    async def publish(self, topic: str, payload: bytes | str = b"", retain: bool = False) -> None:
+        """Publish as an ordinary client would."""
+        assert self._client is not None
+        await self._client.publish(topic, payload, retain=retain)
+
+    def clear(self) -> None:
+        """Forget what was received so far."""
+        self.messages.clear()
+
+    def on(self, topic: str) -> list[Received]:
+        """Messages received on exactly ``topic``."""
+        return [m for m in self.messages if m.topic == topic]
+
+    def last(self, topic: str) -> Received:
+        """The latest message on ``topic`` (AssertionError if none)."""
+        found = self.on(topic)
+        assert found, f"nothing received on {topic}"
+        return found[-1]
+
+    def topics_seen(self) -> set[str]:
+        """Distinct topics received."""
+        return {m.topic for m in self.messages}
+
+    async def wait_topic(self, topic: str, count: int = 1, timeout: float = 3.0) -> Received:
+        """Wait until ``count`` messages arrived on ``topic``; return the last."""
+        await wait_until(lambda: len(self.on(topic)) >= count, timeout)
+        return self.on(topic)[-1]
+
+    async def keepalive(self, payload: bytes | str = b"", portal: str = PORTAL) -> Received:
+        """Send a keepalive and wait for the full_publish_completed it triggers."""
+        done = f"N/{portal}/full_publish_completed"
+        before = len(self.on(done))
+        await self.publish(f"R/{portal}/keepalive", payload)
+        return await self.wait_topic(done, before + 1)
+
+    async def quiet(self, seconds: float) -> list[Received]:
+        """Sleep and return what arrived meanwhile."""
+        start = len(self.messages)
+        await asyncio.sleep(seconds)
+        return self.messages[start:]
