@@ -41,6 +41,7 @@ class MosquittoBroker:
     tls_key: Path | None = None
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
+    tls_port: int = field(default_factory=free_port)  # used when a certificate is given
     _process: subprocess.Popen[bytes] | None = None
     _workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mosq-")))
 
@@ -67,7 +68,13 @@ class MosquittoBroker:
         else:
             lines.append("allow_anonymous true")
         if self.tls_cert and self.tls_key:
-            lines += [f"certfile {self.tls_cert}", f"keyfile {self.tls_key}"]
+            # A second listener with TLS; the plain one stays for the simulator.
+            lines += [
+                f"listener {self.tls_port} {self.host}",
+                f"certfile {self.tls_cert}",
+                f"keyfile {self.tls_key}",
+            ]
+        lines.insert(0, "per_listener_settings false")
         config = self._workdir / "mosquitto.conf"
         config.write_text("\n".join(lines) + "\n")
         return config

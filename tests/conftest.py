@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,8 @@ from custom_components.victron_balance.const import (
     DOMAIN,
 )
 from simulator import BatteryConfig, VenusSimulator
-from tests.broker import MosquittoBroker
+from tests.broker import BrokerUser, MosquittoBroker
+from tests.certs import TlsCertificates, make_certificates
 from tests.helpers import PORTAL_ID, settle
 
 
@@ -40,6 +42,30 @@ def allow_loopback_sockets(socket_enabled: None) -> None:
 def mqtt_broker() -> Iterator[MosquittoBroker]:
     """A real mosquitto broker on a free loopback port (anonymous access)."""
     broker = MosquittoBroker()
+    broker.start()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def auth_broker() -> Iterator[MosquittoBroker]:
+    """A broker that wants a username and password (venus / secret)."""
+    broker = MosquittoBroker(users=[BrokerUser("venus", "secret")])
+    broker.start()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture
+def tls_certificates(tmp_path: Path) -> TlsCertificates:
+    """A test CA and a server certificate for 127.0.0.1."""
+    return make_certificates(tmp_path)
+
+
+@pytest.fixture
+def tls_broker(tls_certificates: TlsCertificates) -> Iterator[MosquittoBroker]:
+    """A broker that only speaks TLS, with a certificate from the test CA."""
+    broker = MosquittoBroker(tls_cert=tls_certificates.cert_file, tls_key=tls_certificates.key_file)
     broker.start()
     yield broker
     broker.close()

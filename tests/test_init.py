@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from unittest.mock import patch
 
-import aiomqtt
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.victron_balance.const import (
+    CONF_CA_CERTIFICATE,
+    CONF_PORTAL_ID,
+    CONF_TLS,
+    DOMAIN,
+)
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
 from simulator import VenusSimulator
 from tests.broker import MosquittoBroker
-from tests.helpers import advance, wait_until
+from tests.helpers import PORTAL_ID, advance, wait_until
 
 SOC = "sensor.battery_state_of_charge"
 
@@ -63,15 +74,44 @@ async def test_setup_retries_when_venus_is_silent(
 
 
 async def test_setup_with_rejected_credentials_starts_reauth(
-    hass: HomeAssistant, config_entry: MockConfigEntry
+    hass: HomeAssistant, auth_broker: MosquittoBroker
 ) -> None:
-    error = aiomqtt.MqttCodeError(135, "Not authorized")
-    with patch("aiomqtt.Client.__aenter__", side_effect=error):
-        config_entry.add_to_hass(hass)
-        await hass.config_entries.async_setup(config_entry.entry_id)
-    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=PORTAL_ID,
+        data={
+            CONF_HOST: auth_broker.host,
+            CONF_PORT: auth_broker.port,
+            CONF_USERNAME: "venus",
+            CONF_PASSWORD: "changed on the GX",
+            CONF_PORTAL_ID: PORTAL_ID,
+        },
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
     flows = hass.config_entries.flow.async_progress()
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+
+
+async def test_setup_fails_on_unreadable_ca_certificate(
+    hass: HomeAssistant, mqtt_broker: MosquittoBroker
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=PORTAL_ID,
+        data={
+            CONF_HOST: mqtt_broker.host,
+            CONF_PORT: mqtt_broker.port,
+            CONF_TLS: True,
+            CONF_CA_CERTIFICATE: "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----",
+            CONF_PORTAL_ID: PORTAL_ID,
+        },
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None
 
 
 @pytest.mark.usefixtures("tolerate_aiomqtt_socket_race")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -75,9 +74,11 @@ async def test_gx_values(
     simulator.set_value("system", 0, "/Ac/Grid/L2/Power", -100)
     simulator.set_value("system", 0, "/Ac/Grid/L3/Power", None)
     simulator.set_value("system", 0, "/Ac/Consumption/L1/Power", 450.5)
+    simulator.set_value("system", 0, "/Ac/Consumption/L2/Power", 0)
+    simulator.set_value("system", 0, "/Ac/Consumption/L3/Power", None)
     await wait_until(lambda: state(hass, "sensor.victron_gx_grid_power") == "200.0")
+    await wait_until(lambda: state(hass, "sensor.victron_gx_ac_consumption") == "450.5")
     assert state(hass, "sensor.victron_gx_pv_power") == "2150.0"
-    assert state(hass, "sensor.victron_gx_ac_consumption") == "450.5"
     assert state(hass, "sensor.victron_gx_active_bms") == "com.victronenergy.battery.ttyUSB0"
 
 
@@ -102,7 +103,7 @@ async def test_battery_flags_and_alarms(
     simulator.set_value(*BATTERY, "/Alarms/CellImbalance", 1)
     await wait_until(lambda: state(hass, "binary_sensor.battery_charging_allowed") == STATE_OFF)
     await wait_until(lambda: state(hass, "binary_sensor.battery_high_voltage_alarm") == STATE_ON)
-    assert state(hass, "binary_sensor.battery_cell_imbalance_alarm") == STATE_ON
+    await wait_until(lambda: state(hass, "binary_sensor.battery_cell_imbalance_alarm") == STATE_ON)
     assert state(hass, "binary_sensor.battery_low_voltage_alarm") == STATE_OFF
     problem = hass.states.get("binary_sensor.battery_high_voltage_alarm")
     assert problem.attributes["device_class"] == "problem"

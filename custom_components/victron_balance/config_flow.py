@@ -83,7 +83,8 @@ def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
         if value == "":
             continue
         data[key] = value
-    data[CONF_PORT] = int(data.get(CONF_PORT, DEFAULT_PORT))
+    if CONF_PORT in data:
+        data[CONF_PORT] = int(data[CONF_PORT])
     return data
 
 
@@ -99,8 +100,9 @@ async def _probe(hass: HomeAssistant, data: Mapping[str, Any]) -> tuple[str | No
         return None, {"base": "invalid_auth"}
     except CannotConnect:
         return None, {"base": "cannot_connect"}
+    wanted = data.get(CONF_PORTAL_ID)
     try:
-        portal_id = await discover_portal_id(session, DISCOVERY_TIMEOUT, data.get(CONF_PORTAL_ID))
+        portal_id = await discover_portal_id(session, DISCOVERY_TIMEOUT, wanted)
     except NoPortalFound:
         return None, {"base": "no_venus_found"}
     except Exception:
@@ -128,6 +130,9 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data = _clean(user_input)
             portal_id, errors = await _probe(self.hass, data)
+            if portal_id is not None and portal_id != data.get(CONF_PORTAL_ID, portal_id):
+                # The broker serves another GX than the one asked for.
+                portal_id, errors = None, {CONF_PORTAL_ID: "portal_not_found"}
             if portal_id is not None:
                 await self.async_set_unique_id(portal_id)
                 self._abort_if_unique_id_configured()

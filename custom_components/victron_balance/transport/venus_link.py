@@ -65,9 +65,13 @@ async def discover_portal_id(
 ) -> str:
     """Wait for the retained Serial topic and return the portal id it names.
 
-    With `portal_id` given, only that GX counts (a broker may serve several).
+    With `portal_id` given, that GX is preferred (a broker may serve several); when it
+    does not show up in time but another one did, the other one is returned so that
+    the caller can tell "wrong GX" from "no GX".
     """
-    found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    found: asyncio.Future[str] = loop.create_future()
+    others: list[str] = []
 
     def on_serial(topic: str, payload: bytes) -> None:
         try:
@@ -75,14 +79,19 @@ async def discover_portal_id(
             value = decode_payload(payload).value
         except (TopicError, ValueProblem):
             return
-        if isinstance(value, str) and value and not found.done():
+        if not isinstance(value, str) or not value or found.done():
+            return
+        if portal_id is None or parsed.portal_id == portal_id:
             found.set_result(parsed.portal_id)
+        elif parsed.portal_id not in others:
+            others.append(parsed.portal_id)
 
-    topic_filter = SERIAL_DISCOVERY_TOPIC if portal_id is None else f"N/{portal_id}/system/0/Serial"
-    unsubscribe = await session.subscribe(topic_filter, on_serial)
+    unsubscribe = await session.subscribe(SERIAL_DISCOVERY_TOPIC, on_serial)
     try:
         return await asyncio.wait_for(found, timeout)
     except TimeoutError as err:
+        if others:
+            return others[0]
         raise NoPortalFound(f"no Venus OS portal answered within {timeout:.0f} s") from err
     finally:
         unsubscribe()

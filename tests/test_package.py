@@ -1,0 +1,132 @@
+"""Packaging checks that hassfest and HACS would make, plus translation completeness."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from homeassistant.components.automation.config import async_validate_config_item
+from homeassistant.components.blueprint.models import Blueprint, BlueprintInputs
+from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
+from homeassistant.core import HomeAssistant
+from homeassistant.util.yaml import load_yaml_dict
+
+from custom_components.victron_balance import binary_sensor, sensor
+
+ROOT = Path(__file__).parent.parent
+INTEGRATION = ROOT / "custom_components" / "victron_balance"
+TRANSLATIONS = json.loads((INTEGRATION / "translations" / "en.json").read_text())
+ICONS = json.loads((INTEGRATION / "icons.json").read_text())
+
+
+def test_manifest_is_valid_for_hassfest_and_hacs() -> None:
+    manifest = json.loads((INTEGRATION / "manifest.json").read_text())
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:]), "domain, name, then alphabetical"
+    assert manifest["domain"] == INTEGRATION.name
+    for required in ("codeowners", "documentation", "issue_tracker", "version", "iot_class"):
+        assert manifest[required]
+    assert manifest["iot_class"] == "local_push"
+    assert manifest["config_flow"] is True
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
+    pinned = (ROOT / "requirements_test.txt").read_text()
+    for requirement in manifest["requirements"]:
+        assert requirement in pinned, "the integration's requirement is what the tests use"
+
+
+def test_hacs_json() -> None:
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    assert set(hacs) <= {"name", "homeassistant", "render_readme", "hacs", "country"}
+    assert hacs["homeassistant"] == "2025.4.4"
+
+
+def _translation_keys() -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = {"sensor": set(), "binary_sensor": set()}
+    for description in (*sensor.GX_SENSORS, *sensor.BATTERY_SENSORS, sensor.CELL_VOLTAGE):
+        keys["sensor"].add(str(description.translation_key))
+    for description in (
+        *binary_sensor.GX_BINARY_SENSORS,
+        *binary_sensor.BATTERY_BINARY_SENSORS,
+        binary_sensor.CELL_BALANCING,
+    ):
+        keys["binary_sensor"].add(str(description.translation_key))
+    return keys
+
+
+@pytest.mark.parametrize("platform", ["sensor", "binary_sensor"])
+def test_every_entity_has_a_name_and_an_icon(platform: str) -> None:
+    used = _translation_keys()[platform]
+    assert set(TRANSLATIONS["entity"][platform]) == used  # none missing, none stale
+    # Entities with a device class get their (state-dependent) icon from it.
+    module = sensor if platform == "sensor" else binary_sensor
+    groups = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, tuple) and value and hasattr(value[0], "translation_key")
+    ]
+    without_class = {
+        str(description.translation_key)
+        for group in groups
+        for description in group
+        if description.device_class is None
+    }
+    assert without_class
+    assert without_class <= set(ICONS["entity"][platform])
+
+
+def test_exception_translations_exist() -> None:
+    sources = "\n".join(path.read_text() for path in INTEGRATION.rglob("*.py"))
+    used = set(re.findall(r'translation_key="([a-z_]+)"', sources))
+    entity_keys = set().union(*_translation_keys().values())
+    exception_keys = used - entity_keys
+    assert exception_keys
+    assert exception_keys <= set(TRANSLATIONS["exceptions"])
+
+
+def test_config_flow_errors_are_translated() -> None:
+    source = (INTEGRATION / "config_flow.py").read_text()
+    errors = set(
+        re.findall(
+            r'"(cannot_connect|invalid_auth|no_venus_found|unknown|'
+            r'invalid_ca_certificate|portal_not_found)"',
+            source,
+        )
+    )
+    assert errors <= set(TRANSLATIONS["config"]["error"])
+    assert "wrong_portal" in TRANSLATIONS["config"]["abort"]
+
+
+BLUEPRINT_INPUTS = {
+    "cell_spread_alert.yaml": {
+        "spread_sensor": "sensor.battery_cell_voltage_spread",
+        "threshold": 40,
+        "duration": {"minutes": 5},
+        "actions": [{"action": "persistent_notification.create", "data": {"message": "spread"}}],
+    },
+    "battery_alarm_alert.yaml": {
+        "alarms": ["binary_sensor.battery_high_voltage_alarm"],
+        "actions": [{"action": "persistent_notification.create", "data": {"message": "alarm"}}],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "blueprints").rglob("*.yaml")), ids=lambda path: path.name
+)
+async def test_blueprints_make_valid_automations(hass: HomeAssistant, path: Path) -> None:
+    blueprint = Blueprint(
+        load_yaml_dict(str(path)), expected_domain="automation", schema=BLUEPRINT_SCHEMA
+    )
+    assert blueprint.metadata["source_url"].endswith(path.name)
+    inputs = BlueprintInputs(
+        blueprint,
+        {"use_blueprint": {"path": path.name, "input": BLUEPRINT_INPUTS[path.name]}},
+    )
+    inputs.validate()
+    automation = inputs.async_substitute()
+    validated = await async_validate_config_item(hass, "test", {"id": "1", **automation})
+    assert validated is not None
+    assert validated.validation_error is None

@@ -1,0 +1,142 @@
+"""The MQTT session against a real broker: connect, reconnect, resubscribe, errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from unittest.mock import patch
+
+import aiomqtt
+import pytest
+
+from custom_components.victron_balance.transport.mqtt_session import (
+    BrokerSettings,
+    CannotConnect,
+    InvalidAuth,
+    MqttSession,
+    PublishFailed,
+)
+from tests.broker import MosquittoBroker
+from tests.helpers import wait_until
+
+
+@pytest.fixture
+async def session(mqtt_broker: MosquittoBroker) -> AsyncIterator[MqttSession]:
+    session = MqttSession(
+        BrokerSettings(mqtt_broker.host, mqtt_broker.port), name="test", min_backoff=0.05
+    )
+    await session.start()
+    yield session
+    await session.close()
+
+
+async def publisher(broker: MosquittoBroker, topic: str, payload: str) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(topic, payload)
+
+
+async def test_messages_reach_matching_subscribers(
+    session: MqttSession, mqtt_broker: MosquittoBroker
+) -> None:
+    got: list[tuple[str, bytes]] = []
+    await session.subscribe("a/+/c", lambda topic, payload: got.append((topic, payload)))
+    await publisher(mqtt_broker, "a/b/c", "1")
+    await publisher(mqtt_broker, "x/y", "2")
+    await wait_until(lambda: got == [("a/b/c", b"1")])
+
+
+async def test_unsubscribe_stops_delivery(
+    session: MqttSession, mqtt_broker: MosquittoBroker
+) -> None:
+    got: list[bytes] = []
+    unsubscribe = await session.subscribe("t", lambda _topic, payload: got.append(payload))
+    unsubscribe()
+    unsubscribe()  # twice is harmless
+    other: list[bytes] = []
+    await session.subscribe("t", lambda _topic, payload: other.append(payload))
+    await publisher(mqtt_broker, "t", "x")
+    await wait_until(lambda: other == [b"x"])
+    assert got == []
+
+
+async def test_failing_handler_does_not_end_the_loop(
+    session: MqttSession, mqtt_broker: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_topic: str, _payload: bytes) -> None:
+        raise ValueError("handler bug")
+
+    got: list[bytes] = []
+    await session.subscribe("t", broken)
+    await session.subscribe("t", lambda _topic, payload: got.append(payload))
+    await publisher(mqtt_broker, "t", "1")
+    await publisher(mqtt_broker, "t", "2")
+    await wait_until(lambda: got == [b"1", b"2"])
+    assert "handler for t failed" in caplog.text
+
+
+@pytest.mark.usefixtures("tolerate_aiomqtt_socket_race")
+async def test_reconnects_and_restores_subscriptions(
+    session: MqttSession, mqtt_broker: MosquittoBroker
+) -> None:
+    states: list[bool] = []
+    session.add_connection_listener(states.append)
+    got: list[bytes] = []
+    await session.subscribe("t", lambda _topic, payload: got.append(payload))
+    mqtt_broker.stop()
+    await wait_until(lambda: not session.connected)
+    with pytest.raises(PublishFailed):
+        await session.publish("t", "while down")
+    assert session.publish_failures == 1
+    mqtt_broker.start()
+    await wait_until(lambda: session.connected, timeout=15)
+    await publisher(mqtt_broker, "t", "after")
+    await wait_until(lambda: got == [b"after"])
+    assert states == [False, True]
+    assert session.reconnects >= 1
+
+
+async def test_first_connection_failure_is_raised(mqtt_broker: MosquittoBroker) -> None:
+    mqtt_broker.stop()
+    session = MqttSession(BrokerSettings(mqtt_broker.host, mqtt_broker.port), name="test")
+    with pytest.raises(CannotConnect):
+        await session.start()
+    assert not session.connected
+
+
+async def test_rejected_credentials(auth_broker: MosquittoBroker) -> None:
+    settings = BrokerSettings(auth_broker.host, auth_broker.port, username="venus", password="no")
+    with pytest.raises(InvalidAuth):
+        await MqttSession(settings, name="test").start()
+    good = MqttSession(
+        BrokerSettings(auth_broker.host, auth_broker.port, username="venus", password="secret"),
+        name="test",
+    )
+    await good.start()
+    assert good.connected
+    await good.close()
+
+
+async def test_publish_error_is_surfaced(session: MqttSession) -> None:
+    with (
+        patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")),
+        pytest.raises(PublishFailed, match="socket gone"),
+    ):
+        await session.publish("t", "x")
+    assert session.publish_failures == 1
+
+
+async def test_subscribe_error_is_logged_and_retried_on_reconnect(
+    session: MqttSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING),
+        patch("aiomqtt.Client.subscribe", side_effect=aiomqtt.MqttError("refused")),
+    ):
+        await session.subscribe("t", lambda _t, _p: None)
+    assert "subscribing to t failed" in caplog.text
+
+
+async def test_close_twice(session: MqttSession) -> None:
+    await session.close()
+    await session.close()
+    assert not session.connected
