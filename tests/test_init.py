@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unittest.mock import patch
 
+import aiomqtt
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -12,6 +13,7 @@ from homeassistant.const import (
     CONF_PASSWORD,
     CONF_PORT,
     CONF_USERNAME,
+    EVENT_HOMEASSISTANT_STOP,
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
@@ -241,3 +243,30 @@ async def test_periodic_full_republish(
     await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=30)
     await wait_until(lambda: link.full_publishes_seen == before + 1)
     assert link.alive
+
+
+async def test_home_assistant_stop_closes_the_connection(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    runtime = init_integration.runtime_data
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert not runtime.session.connected
+    assert runtime.link._watchdog is None
+
+
+async def test_keepalive_survives_a_failed_publish(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A keepalive that cannot be sent is logged; the loop goes on and the next one works."""
+    link = init_integration.runtime_data.link
+    sent = link.keepalives_sent
+    with patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")):
+        await advance(hass, freezer, 30, activity=lambda: link_messages(init_integration))
+    assert link.keepalives_sent == sent
+    await advance(hass, freezer, 30, activity=lambda: link_messages(init_integration))
+    assert link.keepalives_sent == sent + 1

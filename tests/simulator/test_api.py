@@ -76,9 +76,14 @@ async def test_cell_voltages_recompute_derived_values(
     await wait_until(
         lambda: all(observer.on(t) and observer.last(t).value == v for t, v in expected.items())
     )
-    power = observer.last(f"{BATTERY}/Dc/0/Power").value
-    assert power == pytest.approx(round(sum(volts), 2) * 10.0)
-    assert observer.last(f"{SYSTEM}/Dc/Battery/Power").value == power
+    expected_power = pytest.approx(round(sum(volts), 2) * 10.0)
+    # The battery's power and then the system mirror follow; wait for both.
+    await wait_until(
+        lambda: observer.on(f"{BATTERY}/Dc/0/Power")
+        and observer.last(f"{BATTERY}/Dc/0/Power").value == expected_power
+        and observer.on(f"{SYSTEM}/Dc/Battery/Power")
+        and observer.last(f"{SYSTEM}/Dc/Battery/Power").value == expected_power
+    )
     observer.clear()
     sim.set_value("battery", 512, "/Balances/Cell3", 1)
     await observer.wait_topic(f"{BATTERY}/Balancing")
