@@ -12,11 +12,11 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
-from .entity import BatteryEntity, VenusEntity
+from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
 from .logic.venus_state import BatteryView, VenusState, dvcc_enabled
 from .logic.venus_values import BATTERY_ALARMS
 
@@ -112,20 +112,7 @@ async def async_setup_entry(
         [GxBinarySensor(coordinator, description) for description in GX_BINARY_SENSORS]
         + [BatteryBinarySensor(coordinator, description) for description in BATTERY_BINARY_SENSORS]
     )
-    known_cells: set[int] = set()
-
-    @callback
-    def add_new_cells() -> None:
-        battery = coordinator.battery()
-        if battery is None:
-            return
-        new = [number for number in battery.cell_voltages() if number not in known_cells]
-        if new:
-            known_cells.update(new)
-            async_add_entities(CellBalancingSensor(coordinator, number) for number in new)
-
-    add_new_cells()
-    entry.async_on_unload(coordinator.async_add_listener(add_new_cells))
+    add_cells_as_they_appear(entry, async_add_entities, CellBalancingSensor)
 
 
 class GxBinarySensor(VenusEntity, BinarySensorEntity):
@@ -169,19 +156,11 @@ class BatteryBinarySensor(BatteryEntity, BinarySensorEntity):
         return self.is_on
 
 
-class CellBalancingSensor(BatteryEntity, BinarySensorEntity):
+class CellBalancingSensor(CellEntity, BinarySensorEntity):
     """Whether the BMS is bleeding one cell."""
 
     def __init__(self, coordinator: VenusCoordinator, number: int) -> None:
-        super().__init__(coordinator, CELL_BALANCING, f"cell_{number}_balancing")
-        self.cell = number
-        self._attr_translation_placeholders = {"cell": str(number)}
-
-    @property
-    def available(self) -> bool:
-        """Unavailable while the pack reports no such cell."""
-        battery = self.battery
-        return super().available and battery is not None and battery.cell_present(self.cell)
+        super().__init__(coordinator, CELL_BALANCING, number)
 
     @property
     def is_on(self) -> bool | None:

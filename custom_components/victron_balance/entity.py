@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, MANUFACTURER
-from .coordinator import VenusCoordinator
+from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .logic.venus_state import BatteryView
 
 
@@ -89,3 +90,45 @@ class BatteryEntity(VenusEntity):
         """Available while Venus is alive and the battery service exists."""
         battery = self.battery
         return super().available and battery is not None and battery.present
+
+
+class CellEntity(BatteryEntity):
+    """An entity of one cell; unavailable while the pack reports no such cell."""
+
+    def __init__(
+        self, coordinator: VenusCoordinator, description: EntityDescription, number: int
+    ) -> None:
+        super().__init__(
+            coordinator, description, f"cell_{number}_{description.key.removeprefix('cell_')}"
+        )
+        self.cell = number
+        self._attr_translation_placeholders = {"cell": str(number)}
+
+    @property
+    def available(self) -> bool:
+        """Available while the battery is and the cell exists."""
+        battery = self.battery
+        return super().available and battery is not None and battery.cell_present(self.cell)
+
+
+def add_cells_as_they_appear(
+    entry: VictronBalanceConfigEntry,
+    add_entities: Callable[[Iterable[Entity]], None],
+    make_entity: Callable[[VenusCoordinator, int], Entity],
+) -> None:
+    """Add an entity per cell now, and for every cell that shows up later."""
+    coordinator = entry.runtime_data.venus
+    known: set[int] = set()
+
+    @callback
+    def add_new_cells() -> None:
+        battery = coordinator.battery()
+        if battery is None:
+            return
+        new = [number for number in battery.cell_voltages() if number not in known]
+        if new:
+            known.update(new)
+            add_entities(make_entity(coordinator, number) for number in new)
+
+    add_new_cells()
+    entry.async_on_unload(coordinator.async_add_listener(add_new_cells))

@@ -21,12 +21,12 @@ from homeassistant.const import (
     UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
-from .entity import BatteryEntity, VenusEntity
+from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
 from .logic.venus_state import BatteryView, VenusState, phase_total
 from .logic.venus_topics import SYSTEM
 
@@ -272,20 +272,7 @@ async def async_setup_entry(
         [GxSensor(coordinator, description) for description in GX_SENSORS]
         + [BatterySensor(coordinator, description) for description in BATTERY_SENSORS]
     )
-    known_cells: set[int] = set()
-
-    @callback
-    def add_new_cells() -> None:
-        battery = coordinator.battery()
-        if battery is None:
-            return
-        new = [number for number in battery.cell_voltages() if number not in known_cells]
-        if new:
-            known_cells.update(new)
-            async_add_entities(CellVoltageSensor(coordinator, number) for number in new)
-
-    add_new_cells()
-    entry.async_on_unload(coordinator.async_add_listener(add_new_cells))
+    add_cells_as_they_appear(entry, async_add_entities, CellVoltageSensor)
 
 
 class GxSensor(VenusEntity, SensorEntity):
@@ -327,19 +314,11 @@ class BatterySensor(BatteryEntity, SensorEntity):
         return self.native_value
 
 
-class CellVoltageSensor(BatteryEntity, SensorEntity):
+class CellVoltageSensor(CellEntity, SensorEntity):
     """The voltage of one cell."""
 
     def __init__(self, coordinator: VenusCoordinator, number: int) -> None:
-        super().__init__(coordinator, CELL_VOLTAGE, f"cell_{number}_voltage")
-        self.cell = number
-        self._attr_translation_placeholders = {"cell": str(number)}
-
-    @property
-    def available(self) -> bool:
-        """Unavailable while the pack reports no such cell."""
-        battery = self.battery
-        return super().available and battery is not None and battery.cell_present(self.cell)
+        super().__init__(coordinator, CELL_VOLTAGE, number)
 
     @property
     def native_value(self) -> float | None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiomqtt
 
+from .tasks import cancel_and_wait
+
 _LOGGER = logging.getLogger(__name__)
 
 MIN_BACKOFF = 1.0
@@ -134,13 +136,7 @@ class MqttSession:
     async def close(self) -> None:
         """Disconnect and stop reconnecting."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if (current := asyncio.current_task()) and current.cancelling():
-                    raise
+        await cancel_and_wait(task)
         self._set_connected(False)
 
     async def subscribe(self, topic_filter: str, callback: MessageCallback) -> Callable[[], None]:

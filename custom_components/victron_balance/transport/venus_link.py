@@ -32,6 +32,7 @@ from ..logic.venus_topics import (
 )
 from ..logic.venus_values import PayloadKind, ValueProblem, decode_payload
 from .mqtt_session import MqttSession, PublishFailed, SessionError, TaskFactory
+from .tasks import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -171,13 +172,7 @@ class VenusLink:
             unsubscribe()
         self._unsubscribers = []
         task, self._keepalive_task = self._keepalive_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if (current := asyncio.current_task()) and current.cancelling():
-                    raise
+        await cancel_and_wait(task)
         self._cancel_watchdog()
         for futures in self._pending_writes.values():
             for future in futures:
