@@ -1,0 +1,1 @@
+"""The one-command demo: broker, Venus OS simulator and Home Assistant, wired together."""

@@ -1,0 +1,249 @@
+"""Run the demo: `python -m demo [--broker HOST:PORT] [--port 8123] [--smoke]`.
+
+Starts an embedded MQTT broker (amqtt) unless one is given, the Venus OS simulator in
+real time, and Home Assistant with Victron Balance already configured against it and a
+dashboard for the pack and its cells. `--smoke` runs the same stack headless for a
+bounded time, checks through Home Assistant's REST API that the integration's entities
+carry live values, prints a summary and exits 0 or 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random
+import re
+import socket
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from demo.ha_config import ROOT, write_config
+from simulator import BatteryConfig, VenusSimulator
+
+DOMAIN = "victron_balance"
+PORTAL_ID = "c0ffee000001"
+CELLS = 16
+_LOGGER = logging.getLogger("demo")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_embedded_broker(port: int) -> Any:
+    """An amqtt broker on 127.0.0.1:port, anonymous access."""
+    from amqtt.broker import Broker  # noqa: PLC0415 - only the demo needs amqtt
+
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+    )
+    await broker.start()
+    return broker
+
+
+async def drive_scenario(sim: VenusSimulator) -> None:
+    """A sunny day with passing clouds and a pack whose cells drift apart at the top."""
+    rng = random.Random(7)
+    offsets = [rng.uniform(-0.012, 0.012) for _ in range(CELLS)]
+    offsets[4] = -0.035  # a weak cell that lags behind
+    offsets[11] = 0.028  # a runner that reaches the top first
+    start = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - start
+        cloud = 0.35 if (elapsed // 40) % 3 == 2 else 1.0
+        pv = 3200.0 * cloud * (0.95 + 0.05 * math.sin(elapsed / 7))
+        load = 450.0 + 150.0 * math.sin(elapsed / 23)
+        charge_w = max(pv - load, -2000.0)
+        sim.set_value("system", 0, "/Dc/Pv/Power", round(pv, 1))
+        sim.set_value("system", 0, "/Ac/Consumption/L1/Power", round(load, 1))
+        sim.set_value("system", 0, "/Ac/Grid/L1/Power", round(max(load - pv, 0.0), 1))
+        level = 3.32 + 0.06 * (0.5 + 0.5 * math.sin(elapsed / 120))
+        spread = 0.4 + 0.6 * (0.5 + 0.5 * math.sin(elapsed / 120))
+        sim.set_cell_voltages(
+            [round(level + offset * spread + rng.uniform(-0.001, 0.001), 3) for offset in offsets]
+        )
+        sim.set_value("battery", 512, "/Dc/0/Current", round(charge_w / (level * CELLS), 2))
+        await asyncio.sleep(2)
+
+
+async def start_home_assistant(config_dir: Path) -> Any:
+    from homeassistant import bootstrap  # noqa: PLC0415 - heavy, import when needed
+    from homeassistant.core import CoreState  # noqa: PLC0415
+    from homeassistant.runner import RuntimeConfig  # noqa: PLC0415
+
+    # Home Assistant finds custom integrations through `<config>/custom_components`.
+    sys.path.insert(0, str(config_dir))
+    runtime = RuntimeConfig(config_dir=str(config_dir), skip_pip=True)
+    hass = await bootstrap.async_setup_hass(runtime)
+    if hass is None:
+        raise RuntimeError("Home Assistant did not start; see the log above")
+    if hass.config.recovery_mode:
+        raise RuntimeError(
+            f"Home Assistant started in recovery mode; see {config_dir / 'home-assistant.log'}"
+        )
+    hass.data["demo_run_task"] = asyncio.create_task(hass.async_run(attach_signals=False))
+    for _ in range(600):
+        if hass.state is CoreState.running:
+            return hass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("Home Assistant did not reach the running state")
+
+
+async def configure_integration(hass: Any, broker_host: str, broker_port: int) -> None:
+    """Add the Victron Balance entry through its own config flow, unless it exists."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.data.get("host") != broker_host or entry.data.get("port") != broker_port:
+            await hass.config_entries.async_remove(entry.entry_id)
+    if hass.config_entries.async_entries(DOMAIN):
+        return
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": "user"},
+        data={"host": broker_host, "port": broker_port, "tls": False, "verify_tls": True},
+    )
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"the config flow did not create the entry: {result}")
+    await hass.async_block_till_done()
+
+
+async def ensure_demo_user(hass: Any) -> Any:
+    """A user to be logged in as (trusted network, no password)."""
+    from homeassistant.auth.const import GROUP_ID_ADMIN  # noqa: PLC0415
+
+    for user in await hass.auth.async_get_users():
+        if not user.system_generated and user.name == "Demo":
+            return user
+    return await hass.auth.async_create_user("Demo", group_ids=[GROUP_ID_ADMIN])
+
+
+async def smoke_check(hass: Any, port: int, wait: float) -> dict[str, Any]:
+    """Ask Home Assistant's REST API which integration entities carry live values."""
+    from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN  # noqa: PLC0415
+
+    user = await ensure_demo_user(hass)
+    refresh = await hass.auth.async_create_refresh_token(
+        user,
+        client_name=f"demo smoke {time.time()}",
+        token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+        access_token_expiration=timedelta(hours=1),
+    )
+    token = hass.auth.async_create_access_token(refresh)
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{port}/api"
+    summary: dict[str, Any] = {}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        deadline = time.monotonic() + wait
+        while True:
+            async with http.post(
+                f"{base}/template",
+                json={"template": "{{ integration_entities('victron_balance') | list | tojson }}"},
+            ) as response:
+                entity_ids: list[str] = json.loads(await response.text())
+            async with http.get(f"{base}/states") as response:
+                states = {state["entity_id"]: state for state in await response.json()}
+            ours = {entity_id: states[entity_id] for entity_id in entity_ids if entity_id in states}
+            live = [
+                entity_id
+                for entity_id, state in ours.items()
+                if state["state"] not in ("unknown", "unavailable")
+            ]
+            cells = [
+                entity_id
+                for entity_id in live
+                if re.fullmatch(r"sensor\.battery_cell_\d+_voltage", entity_id)
+            ]
+            summary = {
+                "entities": len(ours),
+                "entities_with_live_values": len(live),
+                "cells_seen": len(cells),
+                "soc": states.get("sensor.battery_state_of_charge", {}).get("state"),
+                "cell_spread_mv": states.get("sensor.battery_cell_voltage_spread", {}).get("state"),
+                "pv_power_w": states.get("sensor.victron_gx_pv_power", {}).get("state"),
+            }
+            summary["ok"] = len(cells) == CELLS and len(live) >= 20
+            if summary["ok"] or time.monotonic() > deadline:
+                return summary
+            await asyncio.sleep(2)
+
+
+async def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    started = time.monotonic()
+    broker = None
+    if args.broker:
+        host, _, port_text = args.broker.rpartition(":")
+        broker_host, broker_port = host or "127.0.0.1", int(port_text)
+    else:
+        broker_host, broker_port = "127.0.0.1", free_port()
+        broker = await start_embedded_broker(broker_port)
+        _LOGGER.info("embedded MQTT broker on %s:%d", broker_host, broker_port)
+    sim = VenusSimulator(
+        broker_host, broker_port, portal_id=PORTAL_ID, battery=BatteryConfig(cells=CELLS), seed=3
+    )
+    await sim.start()
+    scenario = asyncio.create_task(drive_scenario(sim))
+    port = free_port() if args.smoke else args.port
+    config_dir: Path = args.config
+    await asyncio.to_thread(write_config, config_dir, port)
+    hass = None
+    try:
+        hass = await start_home_assistant(config_dir)
+        await configure_integration(hass, broker_host, broker_port)
+        await ensure_demo_user(hass)
+        url = f"http://127.0.0.1:{port}/victron-balance"
+        if args.smoke:
+            summary = await smoke_check(hass, port, wait=args.smoke_seconds)
+            summary["seconds_to_live"] = round(time.monotonic() - started, 1)
+            print(json.dumps(summary, indent=2))
+            return 0 if summary["ok"] else 1
+        print(f"\nVictron Balance demo is running: {url}\n(Ctrl-C to stop)\n", flush=True)
+        await hass.data["demo_run_task"]
+        return 0
+    finally:
+        scenario.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scenario
+        if hass is not None and hass.state.value != "not_running":
+            await hass.async_stop()
+        await sim.stop()
+        if broker is not None:
+            await broker.shutdown()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--broker", help="use this MQTT broker (host:port) instead of the embedded one"
+    )
+    parser.add_argument("--port", type=int, default=8123, help="Home Assistant's web port")
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / ".demo" / "config", help="HA config folder"
+    )
+    parser.add_argument("--smoke", action="store_true", help="headless check, then exit 0/1")
+    parser.add_argument("--smoke-seconds", type=float, default=90.0, help="how long --smoke waits")
+    args = parser.parse_args(argv)
+    args.config = args.config.absolute()
+    return args
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(asyncio.run(main(parse_args(sys.argv[1:]))))
+    except KeyboardInterrupt:
+        sys.exit(0)
