@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from homeassistant.components.automation.config import async_validate_config_item
 from homeassistant.components.blueprint.models import Blueprint, BlueprintInputs
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.util.yaml import load_yaml_dict
 
-from custom_components.victron_balance import binary_sensor, sensor
+from custom_components.victron_balance import binary_sensor, number, select, sensor
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / "victron_balance"
@@ -43,45 +45,62 @@ def test_hacs_json() -> None:
     assert hacs["homeassistant"] == "2025.4.4"
 
 
+PLATFORMS = {
+    "sensor": sensor,
+    "binary_sensor": binary_sensor,
+    "number": number,
+    "select": select,
+}
+
+
+def _is_description(value: object) -> bool:
+    # HA hands out "thawed" copies of EntityDescription classes, so isinstance() fails.
+    return hasattr(value, "key") and hasattr(value, "translation_key")
+
+
+def _descriptions(module: ModuleType) -> list[EntityDescription]:
+    """Every entity description a platform module defines."""
+    found: list[EntityDescription] = []
+    for value in vars(module).values():
+        if _is_description(value):
+            found.append(value)  # type: ignore[arg-type]
+        elif isinstance(value, tuple) and value and _is_description(value[0]):
+            found.extend(value)
+    return found
+
+
 def _translation_keys() -> dict[str, set[str]]:
-    keys: dict[str, set[str]] = {"sensor": set(), "binary_sensor": set()}
-    for description in (*sensor.GX_SENSORS, *sensor.BATTERY_SENSORS, sensor.CELL_VOLTAGE):
-        keys["sensor"].add(str(description.translation_key))
-    for description in (
-        *binary_sensor.GX_BINARY_SENSORS,
-        *binary_sensor.BATTERY_BINARY_SENSORS,
-        binary_sensor.CELL_BALANCING,
-    ):
-        keys["binary_sensor"].add(str(description.translation_key))
-    return keys
+    return {
+        platform: {str(d.translation_key) for d in _descriptions(module)}
+        for platform, module in PLATFORMS.items()
+    }
 
 
-@pytest.mark.parametrize("platform", ["sensor", "binary_sensor"])
+@pytest.mark.parametrize("platform", list(PLATFORMS))
 def test_every_entity_has_a_name_and_an_icon(platform: str) -> None:
     used = _translation_keys()[platform]
     assert set(TRANSLATIONS["entity"][platform]) == used  # none missing, none stale
     # Entities with a device class get their (state-dependent) icon from it.
-    module = sensor if platform == "sensor" else binary_sensor
-    groups = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, tuple) and value and hasattr(value[0], "translation_key")
-    ]
     without_class = {
         str(description.translation_key)
-        for group in groups
-        for description in group
-        if description.device_class is None
+        for description in _descriptions(PLATFORMS[platform])
+        if getattr(description, "device_class", None) is None
     }
-    assert without_class
-    assert without_class <= set(ICONS["entity"][platform])
+    assert without_class <= set(ICONS["entity"].get(platform, {}))
+
+
+def test_services_are_described() -> None:
+    services = load_yaml_dict(str(INTEGRATION / "services.yaml"))
+    assert set(services) == set(TRANSLATIONS["services"]) == set(ICONS["services"])
+    for name, service in services.items():
+        assert set(service["fields"]) == set(TRANSLATIONS["services"][name]["fields"])
 
 
 def test_exception_translations_exist() -> None:
     sources = "\n".join(path.read_text() for path in INTEGRATION.rglob("*.py"))
     used = set(re.findall(r'translation_key="([a-z_]+)"', sources))
     entity_keys = set().union(*_translation_keys().values())
-    exception_keys = used - entity_keys
+    exception_keys = used - entity_keys - set(TRANSLATIONS["issues"])
     assert exception_keys
     assert exception_keys <= set(TRANSLATIONS["exceptions"])
 

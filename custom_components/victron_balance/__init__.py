@@ -13,19 +13,27 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .broker import async_create_session
+from .charge_control import ChargeControl
 from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
 from .logic.keepalive import DEFAULT_INTERVAL
+from .services import async_setup_services
 from .transport.mqtt_session import CannotConnect, InvalidAuth
 from .transport.venus_link import VenusLink, VenusNotAnswering
 
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration (services are registered here as they are added)."""
+    """Register the integration's services (once, for all entries)."""
+    async_setup_services(hass)
     return True
 
 
@@ -79,7 +87,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         ) from err
 
     coordinator = VenusCoordinator(hass, entry, link)
-    entry.runtime_data = VictronBalanceRuntimeData(session=session, link=link, venus=coordinator)
+    charge = ChargeControl(hass, coordinator)
+    await charge.async_load()
+    entry.runtime_data = VictronBalanceRuntimeData(
+        session=session, link=link, venus=coordinator, charge=charge
+    )
     try:
         await coordinator.async_config_entry_first_refresh()
     except ConfigEntryNotReady:
@@ -90,6 +102,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         await entry.runtime_data.close()
 
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
+    entry.async_on_unload(coordinator.async_add_listener(charge.async_on_venus_update))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -14,6 +15,9 @@ from .logic.venus_state import BatteryView, Update, VenusState, select_battery_i
 from .transport.mqtt_session import MqttSession
 from .transport.venus_link import VenusLink
 
+if TYPE_CHECKING:
+    from .charge_control import ChargeControl
+
 
 @dataclass(kw_only=True)
 class VictronBalanceRuntimeData:
@@ -22,9 +26,11 @@ class VictronBalanceRuntimeData:
     session: MqttSession
     link: VenusLink
     venus: VenusCoordinator
+    charge: ChargeControl
 
     async def close(self) -> None:
-        """Stop the link, then the broker session."""
+        """Stop control, the link, then the broker session."""
+        self.charge.async_shutdown()
         await self.link.close()
         await self.session.close()
 

@@ -25,9 +25,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .charge_control import ChargeControl
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
-from .logic.venus_state import BatteryView, VenusState, phase_total
+from .logic.venus_state import BatteryView, VenusState, charger_current_limit, phase_total
 from .logic.venus_topics import SYSTEM
 
 PARALLEL_UPDATES = 0
@@ -93,6 +94,16 @@ GX_SENSORS: tuple[GxSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=2,
         value_fn=lambda state: _number(state.value(SYSTEM, "/Control/EffectiveChargeVoltage")),
+    ),
+    GxSensorDescription(
+        key="charger_current_limit",
+        translation_key="charger_current_limit",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=charger_current_limit,
     ),
     GxSensorDescription(
         key="active_bms",
@@ -271,6 +282,7 @@ async def async_setup_entry(
     async_add_entities(
         [GxSensor(coordinator, description) for description in GX_SENSORS]
         + [BatterySensor(coordinator, description) for description in BATTERY_SENSORS]
+        + [SettingsWritesSensor(coordinator, entry.runtime_data.charge)]
     )
     add_cells_as_they_appear(entry, async_add_entities, CellVoltageSensor)
 
@@ -290,6 +302,32 @@ class GxSensor(VenusEntity, SensorEntity):
 
     def shown_state(self) -> Any:
         """Compare on the value."""
+        return self.native_value
+
+
+SETTINGS_WRITES = SensorEntityDescription(
+    key="settings_writes",
+    translation_key="settings_writes",
+    entity_category=EntityCategory.DIAGNOSTIC,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement="writes/h",
+)
+
+
+class SettingsWritesSensor(VenusEntity, SensorEntity):
+    """How often the integration wrote GX settings (flash) in the last hour."""
+
+    def __init__(self, coordinator: VenusCoordinator, control: ChargeControl) -> None:
+        super().__init__(coordinator, SETTINGS_WRITES, SETTINGS_WRITES.key)
+        self.control = control
+
+    @property
+    def native_value(self) -> int:
+        """Writes in the last hour."""
+        return self.control.writes_last_hour()
+
+    def shown_state(self) -> Any:
+        """Compare on the count."""
         return self.native_value
 
 

@@ -268,3 +268,13 @@ def phase_total(state: VenusState, prefix: str) -> float | None:
     powers = [state.value(SYSTEM, f"{prefix}/L{phase}/Power") for phase in (1, 2, 3)]
     known = [power for power in powers if isinstance(power, float)]
     return sum(known) if known else None
+
+
+def charger_current_limit(state: VenusState) -> float | None:
+    """The charge current limit DVCC gave the inverter/charger (else the first MPPT)."""
+    for service in ("vebus", "solarcharger"):
+        for instance in state.instances(service):
+            value = state.value(ServiceKey(service, instance), "/Link/ChargeCurrent")
+            if isinstance(value, float):
+                return value
+    return None

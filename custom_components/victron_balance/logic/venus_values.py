@@ -220,11 +220,19 @@ BATTERY_ALARMS: tuple[str, ...] = (
 )
 _BATTERY.update({f"/Alarms/{name}": _ALARM for name in BATTERY_ALARMS})
 
+# What DVCC hands to each charger: the only place the effective current limit shows.
+_CHARGER: dict[str, ValueSpec] = {
+    "/Link/ChargeCurrent": ValueSpec(ValueKind.FLOAT, 0.0, 10_000.0),
+    "/Link/ChargeVoltage": _PACK_VOLTAGE,
+}
+
 # Services the integration reads; everything else on the broker is skipped silently.
 _BY_SERVICE: dict[str, dict[str, ValueSpec]] = {
     "system": _SYSTEM,
     "settings": _SETTINGS,
     "battery": _BATTERY,
+    "vebus": _CHARGER,
+    "solarcharger": _CHARGER,
 }
 
 

@@ -1,0 +1,92 @@
+"""Services of victron_balance, registered once in async_setup."""
+
+from __future__ import annotations
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import DOMAIN
+from .coordinator import VictronBalanceConfigEntry
+from .logic.dvcc_limits import ChargeMode, checked_current, checked_voltage
+
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_MODE = "mode"
+ATTR_CURRENT = "current"
+ATTR_VOLTAGE = "voltage"
+
+SET_CHARGE_LIMITS_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_MODE): vol.In([mode.value for mode in ChargeMode]),
+        vol.Optional(ATTR_CURRENT): vol.Coerce(float),
+        vol.Optional(ATTR_VOLTAGE): vol.Coerce(float),
+    }
+)
+
+
+def _loaded_entry(hass: HomeAssistant, entry_id: str) -> VictronBalanceConfigEntry:
+    entry: VictronBalanceConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    return entry
+
+
+async def _set_charge_limits(call: ServiceCall) -> None:
+    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    control = entry.runtime_data.charge
+    bounds = control.bounds()
+    if bounds is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="pack_unknown")
+    current = call.data.get(ATTR_CURRENT)
+    voltage = call.data.get(ATTR_VOLTAGE)
+    # The same checks as the number entities: one rule for every path.
+    try:
+        current = None if current is None else checked_current(current, bounds)
+    except ValueError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_charge_current",
+            translation_placeholders={
+                "value": str(current),
+                "min": "0",
+                "max": str(bounds.current_max_a),
+            },
+        ) from err
+    try:
+        voltage = None if voltage is None else checked_voltage(voltage, bounds)
+    except ValueError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_charge_voltage",
+            translation_placeholders={
+                "value": str(voltage),
+                "min": str(bounds.voltage_min_v),
+                "max": str(bounds.voltage_max_v),
+            },
+        ) from err
+    mode = call.data.get(ATTR_MODE)
+    await control.async_update(
+        mode=None if mode is None else ChargeMode(mode), current_a=current, voltage_v=voltage
+    )
+    entry.runtime_data.venus.async_update_listeners()
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the services."""
+    hass.services.async_register(
+        DOMAIN, "set_charge_limits", _set_charge_limits, schema=SET_CHARGE_LIMITS_SCHEMA
+    )

@@ -1,0 +1,219 @@
+"""Charge control through DVCC user limits, against the simulated GX."""
+
+from __future__ import annotations
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.victron_balance.const import DOMAIN
+from custom_components.victron_balance.logic.dvcc_limits import ChargeMode
+from custom_components.victron_balance.logic.venus_topics import SETTINGS
+from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
+from simulator import VenusSimulator
+from tests.helpers import advance, wait_until
+
+MODE = "select.victron_gx_charge_mode"
+CURRENT = "number.victron_gx_charge_current_limit"
+VOLTAGE = "number.victron_gx_charge_voltage_limit"
+WRITES = "sensor.victron_gx_settings_writes"
+MAX_CURRENT = "/Settings/SystemSetup/MaxChargeCurrent"
+MAX_VOLTAGE = "/Settings/SystemSetup/MaxChargeVoltage"
+
+
+def setting(simulator: VenusSimulator, path: str) -> object:
+    return simulator.get_value("settings", 0, path)
+
+
+async def select_mode(hass: HomeAssistant, option: str) -> None:
+    await hass.services.async_call(
+        "select", "select_option", {ATTR_ENTITY_ID: MODE, "option": option}, blocking=True
+    )
+
+
+async def set_number(hass: HomeAssistant, entity_id: str, value: float) -> None:
+    await hass.services.async_call(
+        "number", "set_value", {ATTR_ENTITY_ID: entity_id, "value": value}, blocking=True
+    )
+
+
+async def test_defaults_follow_the_bms_without_writing(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    assert hass.states.get(MODE).state == "follow_bms"
+    voltage = hass.states.get(VOLTAGE)
+    assert voltage.attributes["min"] == 40.0  # 16 cells x 2.5 V
+    assert voltage.attributes["max"] == 58.4  # 16 cells x 3.65 V
+    assert hass.states.get(CURRENT).attributes["step"] == 1
+    assert simulator.settings_writes == 0
+    assert hass.states.get(WRITES).state == "0"
+
+
+async def test_limited_mode_writes_the_limits_and_flags_dvcc_off(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    await set_number(hass, CURRENT, 30.7)  # stored; follow_bms writes nothing
+    assert simulator.settings_writes == 0
+    await select_mode(hass, "limited")
+    assert setting(simulator, MAX_CURRENT) == 30  # whole amps, as Venus keeps them
+    assert setting(simulator, MAX_VOLTAGE) == 58.4
+    assert simulator.settings_writes == 2
+    issue_id = f"dvcc_disabled_{init_integration.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    # Switching DVCC on at the GX clears the repair by itself.
+    simulator.set_value("settings", 0, "/Settings/Services/Bol", 1)
+    await wait_until(lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is None)
+
+
+async def test_follow_bms_removes_user_limits(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    """Limits someone left on the GX are cleared when the user picks "follow the BMS"."""
+    simulator.set_value("settings", 0, MAX_CURRENT, 10)
+    simulator.set_value("settings", 0, MAX_VOLTAGE, 54.0)
+    link = init_integration.runtime_data.link
+    await wait_until(lambda: link.state.value(SETTINGS, MAX_VOLTAGE) == 54.0)
+    await select_mode(hass, "follow_bms")
+    assert setting(simulator, MAX_CURRENT) == -1
+    assert setting(simulator, MAX_VOLTAGE) == 0.0
+
+
+async def test_writes_are_spaced_and_counted(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+) -> None:
+    link = init_integration.runtime_data.link
+    await select_mode(hass, "limited")
+    await wait_until(lambda: simulator.settings_writes == 2)  # current + voltage
+    assert setting(simulator, MAX_CURRENT) == 50
+    await set_number(hass, CURRENT, 20)  # too soon after the last write: deferred
+    assert setting(simulator, MAX_CURRENT) == 50
+    await advance(hass, freezer, 31, activity=lambda: link.state.messages)
+    await wait_until(lambda: setting(simulator, MAX_CURRENT) == 20)
+    assert simulator.settings_writes == 3
+    await advance(hass, freezer, 1, activity=lambda: link.state.messages)
+    assert hass.states.get(WRITES).state == "3"
+
+
+@pytest.mark.parametrize(
+    ("entity_id", "value", "key"),
+    [
+        (CURRENT, 250, "invalid_charge_current"),
+        (CURRENT, -1, "invalid_charge_current"),
+        (VOLTAGE, 60.0, "invalid_charge_voltage"),
+        (VOLTAGE, 39.0, "invalid_charge_voltage"),
+    ],
+)
+async def test_out_of_bounds_values_are_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    entity_id: str,
+    value: float,
+    key: str,
+) -> None:
+    # Bypass the UI's own min/max to prove the integration checks too.
+    entity = hass.data["number"].get_entity(entity_id)
+    with pytest.raises(ServiceValidationError) as raised:
+        await entity.async_set_native_value(value)
+    assert raised.value.translation_key == key
+    assert simulator.settings_writes == 0
+
+
+async def test_a_write_without_echo_is_an_error(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+) -> None:
+    """With the GX silent, nothing is written blind; the user gets a translated error."""
+    link = init_integration.runtime_data.link
+    simulator.pause_heartbeat()
+    await advance(hass, freezer, HEARTBEAT_TIMEOUT + 1, activity=lambda: link.state.messages)
+    assert not link.alive
+    with pytest.raises(HomeAssistantError) as raised:
+        await init_integration.runtime_data.charge.async_update(mode=ChargeMode.LIMITED)
+    assert raised.value.translation_key == "write_failed"
+    assert simulator.settings_writes == 0
+
+
+async def test_settings_survive_a_reload(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    await set_number(hass, VOLTAGE, 55.2)
+    await select_mode(hass, "limited")
+    await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(MODE).state == "limited"
+    assert hass.states.get(VOLTAGE).state == "55.2"
+    assert setting(simulator, MAX_VOLTAGE) == 55.2
+
+
+async def test_set_charge_limits_service(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "set_charge_limits",
+        {
+            "config_entry_id": init_integration.entry_id,
+            "mode": "limited",
+            "current": 12,
+            "voltage": 54,
+        },
+        blocking=True,
+    )
+    assert setting(simulator, MAX_CURRENT) == 12
+    assert setting(simulator, MAX_VOLTAGE) == 54.0
+    await wait_until(lambda: hass.states.get(CURRENT).state == "12")
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"current": 9999}, "invalid_charge_current"),
+        ({"voltage": 70}, "invalid_charge_voltage"),
+        ({"config_entry_id": "nope"}, "entry_not_found"),
+    ],
+)
+async def test_set_charge_limits_service_validation(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    data: dict[str, object],
+    key: str,
+) -> None:
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN,
+            "set_charge_limits",
+            {"config_entry_id": init_integration.entry_id, **data},
+            blocking=True,
+        )
+    assert raised.value.translation_key == key
+    assert simulator.settings_writes == 0
+
+
+async def test_set_charge_limits_needs_a_loaded_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    await hass.config_entries.async_unload(init_integration.entry_id)
+    assert init_integration.state is ConfigEntryState.NOT_LOADED
+    with pytest.raises(ServiceValidationError) as raised:
+        await hass.services.async_call(
+            DOMAIN,
+            "set_charge_limits",
+            {"config_entry_id": init_integration.entry_id},
+            blocking=True,
+        )
+    assert raised.value.translation_key == "entry_not_loaded"
