@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
-import math
-import random
 import re
 import socket
 import sys
@@ -28,6 +25,11 @@ import aiohttp
 
 from demo.ha_config import ROOT, write_config
 from simulator import BatteryConfig, VenusSimulator
+from simulator.bms import BmsConfig
+from simulator.chargers import EssConfig, MpptConfig, MultiPlusConfig
+from simulator.pack import PackConfig
+from simulator.plant import PlantConfig
+from simulator.profiles import bdew_h0_profile, tmy_pv_profile
 
 DOMAIN = "victron_balance"
 PORTAL_ID = "c0ffee000001"
@@ -57,29 +59,21 @@ async def start_embedded_broker(port: int) -> Any:
     return broker
 
 
-async def drive_scenario(sim: VenusSimulator) -> None:
-    """A sunny day with passing clouds and a pack whose cells drift apart at the top."""
-    rng = random.Random(7)
-    offsets = [rng.uniform(-0.012, 0.012) for _ in range(CELLS)]
-    offsets[4] = -0.035  # a weak cell that lags behind
-    offsets[11] = 0.028  # a runner that reaches the top first
-    start = time.monotonic()
-    while True:
-        elapsed = time.monotonic() - start
-        cloud = 0.35 if (elapsed // 40) % 3 == 2 else 1.0
-        pv = 3200.0 * cloud * (0.95 + 0.05 * math.sin(elapsed / 7))
-        load = 450.0 + 150.0 * math.sin(elapsed / 23)
-        charge_w = max(pv - load, -2000.0)
-        sim.set_value("system", 0, "/Dc/Pv/Power", round(pv, 1))
-        sim.set_value("system", 0, "/Ac/Consumption/L1/Power", round(load, 1))
-        sim.set_value("system", 0, "/Ac/Grid/L1/Power", round(max(load - pv, 0.0), 1))
-        level = 3.32 + 0.06 * (0.5 + 0.5 * math.sin(elapsed / 120))
-        spread = 0.4 + 0.6 * (0.5 + 0.5 * math.sin(elapsed / 120))
-        sim.set_cell_voltages(
-            [round(level + offset * spread + rng.uniform(-0.001, 0.001), 3) for offset in offsets]
-        )
-        sim.set_value("battery", 512, "/Dc/0/Current", round(charge_w / (level * CELLS), 2))
-        await asyncio.sleep(2)
+# Day 172 (late June) of pvlib's measured typical year has sun with passing clouds.
+DEMO_START_HOUR = 24 * 172 + 10.5
+
+
+def demo_plant() -> PlantConfig:
+    """An imbalanced 16S 280 Ah LiFePO4 pack, MultiPlus-II, MPPT, 5 kWp and a household."""
+    return PlantConfig(
+        pack=PackConfig(cells=CELLS, soc=0.80, soc_spread=0.10, seed=3),
+        bms=BmsConfig(balance_current=1.0),
+        multiplus=MultiPlusConfig(),
+        mppt=MpptConfig(),
+        ess=EssConfig(),
+        pv=tmy_pv_profile(5.0, start_hour=DEMO_START_HOUR),
+        load=bdew_h0_profile(3500.0, start_hour=DEMO_START_HOUR),
+    )
 
 
 async def start_home_assistant(config_dir: Path) -> Any:
@@ -182,7 +176,7 @@ async def smoke_check(hass: Any, port: int, wait: float) -> dict[str, Any]:
             await asyncio.sleep(2)
 
 
-async def main(args: argparse.Namespace) -> int:
+async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     started = time.monotonic()
     broker = None
@@ -194,10 +188,15 @@ async def main(args: argparse.Namespace) -> int:
         broker = await start_embedded_broker(broker_port)
         _LOGGER.info("embedded MQTT broker on %s:%d", broker_host, broker_port)
     sim = VenusSimulator(
-        broker_host, broker_port, portal_id=PORTAL_ID, battery=BatteryConfig(cells=CELLS), seed=3
+        broker_host,
+        broker_port,
+        portal_id=PORTAL_ID,
+        battery=BatteryConfig(cells=CELLS),
+        plant=plant,
+        speed=args.speed,
+        seed=3,
     )
     await sim.start()
-    scenario = asyncio.create_task(drive_scenario(sim))
     port = free_port() if args.smoke else args.port
     config_dir: Path = args.config
     await asyncio.to_thread(write_config, config_dir, port)
@@ -216,9 +215,6 @@ async def main(args: argparse.Namespace) -> int:
         await hass.data["demo_run_task"]
         return 0
     finally:
-        scenario.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await scenario
         if hass is not None and hass.state.value != "not_running":
             await hass.async_stop()
         await sim.stop()
@@ -236,6 +232,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--config", type=Path, default=ROOT / ".demo" / "config", help="HA config folder"
     )
     parser.add_argument("--smoke", action="store_true", help="headless check, then exit 0/1")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     parser.add_argument("--smoke-seconds", type=float, default=90.0, help="how long --smoke waits")
     args = parser.parse_args(argv)
     args.config = args.config.absolute()
@@ -244,6 +241,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 if __name__ == "__main__":
     try:
-        sys.exit(asyncio.run(main(parse_args(sys.argv[1:]))))
+        arguments = parse_args(sys.argv[1:])
+        # Read pvlib's and demandlib's data before the event loop and Home Assistant
+        # start: pandas changes warning filters while parsing, which is not thread-safe.
+        sys.exit(asyncio.run(main(arguments, demo_plant())))
     except KeyboardInterrupt:
         sys.exit(0)

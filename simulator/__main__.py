@@ -2,6 +2,9 @@
 
 python -m simulator --broker 127.0.0.1:1883 [--portal-id ID] [--cells N]
     [--flavour serialbattery|mqtt_battery] [--username U --password P]
+    [--physics [--speed X] [--chemistry lifepo4] [--soc 0.5] [--multiplus] [--mppt]
+     [--ess] [--dc-feed-in] [--pv-kwp KWP] [--load-kwh KWH]]
+    [--mqtt-battery [--mqtt-battery-topic enphase/battery]]
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ import logging
 import signal
 
 from simulator.battery import FLAVOURS, BatteryConfig
+from simulator.bms import BmsConfig
+from simulator.chargers import EssConfig, MpptConfig, MultiPlusConfig
+from simulator.chemistry import CHEMISTRIES
+from simulator.mqtt_battery import MqttBatteryConfig
+from simulator.pack import PackConfig
+from simulator.plant import PlantConfig
+from simulator.profiles import bdew_h0_profile, clear_day, constant, tmy_pv_profile
 from simulator.venus import DEFAULT_PORTAL_ID, VenusSimulator
 
 
@@ -41,7 +51,63 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keepalive-timeout", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    physics = parser.add_argument_group("physics (off by default: static values)")
+    physics.add_argument("--physics", action="store_true", help="simulate pack, BMS, chargers")
+    physics.add_argument("--speed", type=float, default=1.0, help="simulated s per wall s")
+    physics.add_argument("--chemistry", choices=sorted(CHEMISTRIES), default="lifepo4")
+    physics.add_argument("--capacity", type=float, default=280.0, help="Ah per cell")
+    physics.add_argument("--soc", type=float, default=0.5, help="initial SoC 0..1")
+    physics.add_argument("--balance-current", type=float, default=1.0)
+    physics.add_argument("--multiplus", action="store_true", help="add a MultiPlus (vebus)")
+    physics.add_argument("--mppt", action="store_true", help="add an MPPT (solarcharger)")
+    physics.add_argument("--ess", action="store_true", help="ESS: PV to loads, battery, grid")
+    physics.add_argument("--dc-feed-in", action="store_true", help="MPPTs ignore CCL")
+    physics.add_argument("--pv-kwp", type=float, help="PV from pvlib's TMY file (needs pvlib)")
+    physics.add_argument("--pv-peak", type=float, default=4000.0, help="clear-day PV peak W")
+    physics.add_argument("--load-kwh", type=float, help="BDEW H0 load (needs demandlib)")
+    physics.add_argument("--load", type=float, default=300.0, help="constant AC load W")
+    physics.add_argument("--start-hour", type=float, default=24 * 172 + 6, help="hour of year")
+    driver = parser.add_argument_group("dbus-mqtt-battery")
+    driver.add_argument("--mqtt-battery", action="store_true", help="run the JSON driver")
+    driver.add_argument("--mqtt-battery-topic", default=MqttBatteryConfig.topic)
+    driver.add_argument("--mqtt-battery-instance", type=int, default=MqttBatteryConfig.instance)
     return parser
+
+
+def build_plant(args: argparse.Namespace) -> PlantConfig | None:
+    """The PlantConfig the physics options describe (None without --physics)."""
+    if not args.physics:
+        return None
+    start = args.start_hour * 3600.0
+    if args.pv_kwp is not None:
+        pv = tmy_pv_profile(args.pv_kwp, start_hour=args.start_hour)
+    else:
+        day = clear_day(args.pv_peak)
+
+        def pv(t: float) -> float:
+            return day(t + start)
+
+    load = (
+        bdew_h0_profile(args.load_kwh, start_hour=args.start_hour)
+        if args.load_kwh is not None
+        else constant(args.load)
+    )
+    return PlantConfig(
+        pack=PackConfig(
+            cells=args.cells,
+            chemistry=CHEMISTRIES[args.chemistry],
+            capacity_ah=args.capacity,
+            soc=args.soc,
+            seed=args.seed,
+        ),
+        bms=BmsConfig(balance_current=args.balance_current),
+        multiplus=MultiPlusConfig() if args.multiplus else None,
+        mppt=MpptConfig() if args.mppt else None,
+        ess=EssConfig() if args.ess else None,
+        dc_coupled_feed_in=args.dc_feed_in,
+        pv=pv,
+        load=load,
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -57,6 +123,13 @@ async def run(args: argparse.Namespace) -> None:
         username=args.username,
         password=args.password,
         seed=args.seed,
+        plant=build_plant(args),
+        speed=args.speed,
+        mqtt_battery=(
+            MqttBatteryConfig(topic=args.mqtt_battery_topic, instance=args.mqtt_battery_instance)
+            if args.mqtt_battery
+            else None
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -77,6 +77,9 @@ class Item:
             raise WriteRejected("read-only path")
         if raw is None:
             raise WriteRejected("null value")
+        if self.value is None and not self.has_range and not self.integer:
+            # An untyped, still-invalid path: velib stores whatever type comes in.
+            return raw
         if not self._is_numeric():
             if isinstance(raw, str):
                 return raw

@@ -9,6 +9,7 @@ MaxChargeCurrent never appears under system/0 (behaviour 23).
 
 from __future__ import annotations
 
+from simulator.dvcc import BmsLimits, DvccSettings
 from simulator.items import ItemStore, JsonValue, Service, dump_json
 from simulator.services import BATTERY_MIRROR, NO_BATTERY_MONITOR
 
@@ -113,4 +114,38 @@ def derive_system(store: ItemStore) -> dict[str, JsonValue]:
     # A boolean flag, not amps: true while a BMS current limit is being applied.
     bms_ccl = _number(_get(bms, "/Info/MaxChargeCurrent"))
     updates["/Control/MaxChargeCurrent"] = True if dvcc and bms_ccl is not None else 0
+    # With a charger to act on, DVCC reports that it drives them (else 0, behaviour 24).
+    solar = bool(store.services_of_type("solarcharger"))
+    chargers = solar or bool(store.services_of_type("vebus"))
+    acting = dvcc and bms is not None and chargers
+    updates["/Control/SolarChargeVoltage"] = 1 if acting and solar else 0
+    updates["/Control/SolarChargeCurrent"] = 1 if acting and solar else 0
+    updates["/Control/BmsParameters"] = 1 if acting else 0
     return updates
+
+
+def dvcc_settings(store: ItemStore) -> DvccSettings:
+    """The DVCC settings as localsettings holds them now."""
+    bol = _setting(store, "/Settings/Services/Bol")
+    ccl = _setting(store, "/Settings/SystemSetup/MaxChargeCurrent")
+    cvl = _setting(store, "/Settings/SystemSetup/MaxChargeVoltage")
+    return DvccSettings(
+        bol=0 if bol is None else int(bol),
+        max_charge_current=-1 if ccl is None else int(ccl),
+        max_charge_voltage=0.0 if cvl is None else cvl,
+    )
+
+
+def bms_limits(battery: Service) -> BmsLimits:
+    """What DVCC reads from a BMS battery service."""
+    allow = _number(_get(battery, "/Io/AllowToCharge"))
+    return BmsLimits(
+        cvl=_number(_get(battery, "/Info/MaxChargeVoltage")),
+        ccl=_number(_get(battery, "/Info/MaxChargeCurrent")),
+        allow_to_charge=allow is None or allow != 0,
+    )
+
+
+def active_bms(store: ItemStore) -> Service | None:
+    """The battery service DVCC follows."""
+    return select_bms(store, store.services_of_type("battery"))

@@ -15,9 +15,14 @@ from simulator.battery import (
     check_cell_count,
     derive,
 )
+from simulator.charger_services import build_solarcharger_service, build_vebus_service
+from simulator.clock import SimClock
 from simulator.flashmq import FlashMqPlugin
 from simulator.items import Item, ItemStore, JsonValue, Service, same_value
+from simulator.live_plant import LivePlant
+from simulator.mqtt_battery import MqttBatteryConfig, MqttBatteryDriver
 from simulator.mqtt_link import MqttLink
+from simulator.plant import PlantConfig, PlantModel
 from simulator.services import (
     build_battery_service,
     build_settings_service,
@@ -52,7 +57,14 @@ class VenusSimulator:
         username: str | None = None,
         password: str | None = None,
         seed: int = 1,
+        plant: PlantConfig | None = None,
+        speed: float = 1.0,
+        mqtt_battery: MqttBatteryConfig | None = None,
     ) -> None:
+        """``plant`` adds physics (pack, BMS, chargers) stepped by a SimClock at ``speed``;
+        without it the battery is static and only changes through set_value & co.
+        ``mqtt_battery`` adds a dbus-mqtt-battery driver listening on its JSON topic.
+        """
         self.portal_id = portal_id
         self.seed = seed
         self.store = ItemStore()
@@ -63,6 +75,11 @@ class VenusSimulator:
         self._running = False
         self._announced = False
         rng = random.Random(seed)
+        self.clock = SimClock(speed)
+        self.plant: PlantModel | None = None
+        self._live: LivePlant | None = None
+        self.mqtt_battery: MqttBatteryDriver | None = None
+        self._driver_timer: ClockTimer | None = None
         self.plugin = FlashMqPlugin(
             portal_id,
             self.store,
@@ -75,16 +92,40 @@ class VenusSimulator:
         self._link = MqttLink(
             host,
             port,
-            subscriptions=("W/#", "R/#"),
+            subscriptions=("W/#", "R/#", *([mqtt_battery.topic] if mqtt_battery else [])),
             on_connect=self._on_connect,
-            on_message=self.plugin.handle_message,
+            on_message=self._on_message,
             username=username,
             password=password,
             identifier=f"venus-sim-{portal_id}-{rng.getrandbits(32):08x}",
         )
+        if plant is not None:
+            if battery is None:
+                raise ValueError("a plant needs a battery service for its BMS")
+            # The BMS service reports the physical pack.
+            battery = replace(battery, cells=plant.pack.cells, capacity_ah=plant.pack.capacity_ah)
         if battery is not None:
             self.add_battery(battery)
+        if plant is not None and battery is not None:
+            self._add_plant(plant, battery.instance)
+        if mqtt_battery is not None:
+            self.mqtt_battery = MqttBatteryDriver(mqtt_battery, self, self._loop_time)
         self._recompute()
+
+    def _add_plant(self, config: PlantConfig, battery_instance: int) -> None:
+        self.plant = PlantModel(config)
+        if config.multiplus is not None:
+            self.store.add_service(build_vebus_service(config.multiplus))
+        if config.mppt is not None:
+            self.store.add_service(build_solarcharger_service(config.mppt))
+        self._live = LivePlant(
+            self.plant,
+            self.clock,
+            store=self.store,
+            battery_instance=battery_instance,
+            apply=self._apply_updates,
+            recompute=self._recompute,
+        )
 
     # ------------------------------------------------------------- lifecycle
     async def start(self, timeout: float = 10.0) -> None:
@@ -101,10 +142,19 @@ class VenusSimulator:
             raise
         for instance in self._batteries:
             self._start_update_timer(instance)
+        if self._live is not None:
+            self._live.start()
+        if self.mqtt_battery is not None:
+            self._start_driver_timer(self.mqtt_battery)
 
     async def stop(self) -> None:
         """Cancel every task and timer and disconnect; safe to call twice."""
         self._running = False
+        if self._live is not None:
+            self._live.stop()
+        if self._driver_timer is not None:
+            self._driver_timer.cancel()
+            self._driver_timer = None
         for timer in self._update_timers.values():
             timer.cancel()
         self._update_timers.clear()
@@ -119,6 +169,17 @@ class VenusSimulator:
         else:
             # A new broker (restart) lost the retained Serial: put it back.
             self.plugin.publish_serial()
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        driver = self.mqtt_battery
+        if driver is not None and topic == driver.config.topic:
+            driver.handle_message(payload)
+        else:
+            self.plugin.handle_message(topic, payload)
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
 
     def _send(self, topic: str, payload: bytes, retain: bool) -> None:
         self._link.send(topic, payload, retain)
@@ -168,6 +229,11 @@ class VenusSimulator:
     def received_writes(self) -> list[tuple[str, JsonValue]]:
         """(topic, coerced value) of every accepted W/."""
         return self.plugin.received_writes
+
+    @property
+    def ovp_events(self) -> int:
+        """Over-voltage trips of the simulated BMS (0 without a plant)."""
+        return 0 if self.plant is None else self.plant.ovp_events
 
     @property
     def batteries(self) -> dict[int, BatteryConfig]:
@@ -222,6 +288,37 @@ class VenusSimulator:
     def _after_write(self, service: Service, item: Item) -> None:
         # A setting (Bol, MaxChargeVoltage, BmsInstance) may change systemcalc's view.
         self._recompute()
+        if self._live is not None and service.service_type == "settings":
+            # Start the 1.3-2.3 s DVCC delay from the write, not from the next wake-up.
+            self._live.sync_inputs()
+
+    # ------------------------------------------------------- dbus-mqtt-battery
+    def add_driver_service(self, service: Service) -> None:
+        """DriverHost: a driver's service appears (published at once if alive)."""
+        self.store.add_service(service)
+        self.plugin.publish_service(service)
+        self._recompute()
+
+    def update_driver_service(self, service: Service, values: dict[str, JsonValue]) -> None:
+        """DriverHost: a driver sets its values."""
+        self._apply_updates(service, values)
+        self._recompute()
+
+    def remove_driver_service(self, service: Service) -> None:
+        """DriverHost: a driver exits; its service vanishes."""
+        if self.store.service(service.service_type, service.instance) is service:
+            self.plugin.vanish(service)
+            self.store.remove_service(service.service_type, service.instance)
+        self._recompute()
+
+    def _start_driver_timer(self, driver: MqttBatteryDriver) -> None:
+        def tick() -> None:
+            driver.tick()
+            timer.arm_in(driver.config.update_interval)
+
+        timer = ClockTimer(tick)
+        self._driver_timer = timer
+        timer.arm_in(driver.config.update_interval)
 
     # --------------------------------------------------------------- battery
     def _battery(self, instance: int | None) -> tuple[BatteryConfig, Service]:

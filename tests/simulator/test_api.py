@@ -79,10 +79,12 @@ async def test_cell_voltages_recompute_derived_values(
     expected_power = pytest.approx(round(sum(volts), 2) * 10.0)
     # The battery's power and then the system mirror follow; wait for both.
     await wait_until(
-        lambda: observer.on(f"{BATTERY}/Dc/0/Power")
-        and observer.last(f"{BATTERY}/Dc/0/Power").value == expected_power
-        and observer.on(f"{SYSTEM}/Dc/Battery/Power")
-        and observer.last(f"{SYSTEM}/Dc/Battery/Power").value == expected_power
+        lambda: (
+            observer.on(f"{BATTERY}/Dc/0/Power")
+            and observer.last(f"{BATTERY}/Dc/0/Power").value == expected_power
+            and observer.on(f"{SYSTEM}/Dc/Battery/Power")
+            and observer.last(f"{SYSTEM}/Dc/Battery/Power").value == expected_power
+        )
     )
     observer.clear()
     sim.set_value("battery", 512, "/Balances/Cell3", 1)

@@ -1,0 +1,167 @@
+"""Pack physics: series cells with coulomb counting, internal resistance and heat.
+
+Pure and synchronous (no asyncio, no MQTT). Sign convention: current > 0 charges.
+
+* Every cell sees the pack current minus its own bleed (balancing) current, so a
+  bled cell charges a little slower: the only way passive balancing moves charge.
+* Terminal voltage = OCV(SoC) + I * R, so a charger that holds the pack at a
+  voltage limit sees its current taper as the cells' OCV rises (CC/CV for free).
+* Capacities and initial SoCs are spread around the nominal values from a seed,
+  so runs are reproducible and the fullest cell differs from the largest one.
+* Temperature: I^2 R heating against Newtonian cooling to the ambient.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from simulator.chemistry import LIFEPO4, Chemistry
+
+SECONDS_PER_HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class PackConfig:
+    """What pack to build; spreads are uniform +/- around the nominal values."""
+
+    cells: int = 16
+    chemistry: Chemistry = LIFEPO4
+    capacity_ah: float = 280.0
+    capacity_spread: float = 0.02  # relative, +/-2 %
+    soc: float = 0.5  # initial SoC 0..1
+    soc_spread: float = 0.03  # absolute, +/-3 % SoC
+    resistance_spread: float = 0.10  # relative
+    ambient_c: float = 22.0
+    cooling_w_per_k: float = 0.6  # per cell, natural convection in a box
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.cells < 1:
+            raise ValueError(f"a pack needs at least one cell, got {self.cells}")
+        if self.capacity_ah <= 0:
+            raise ValueError(f"capacity must be positive, got {self.capacity_ah}")
+
+
+@dataclass
+class Cell:
+    """One series element (a cell, a parallel group, or a 12 V module)."""
+
+    capacity_ah: float
+    charge_ah: float  # may exceed capacity_ah (overcharge) or go below 0
+    resistance: float
+    temperature: float
+    bleed: float = 0.0  # balancing current drawn by the BMS, A
+
+    @property
+    def soc(self) -> float:
+        """State of charge 0..1 (unclamped)."""
+        return self.charge_ah / self.capacity_ah
+
+
+@dataclass
+class Pack:
+    """A series string of cells."""
+
+    config: PackConfig
+    cells: list[Cell] = field(init=False)
+    current: float = field(init=False, default=0.0)  # last pack current, + charges
+    charged_ah: float = field(init=False, default=0.0)  # counters for reports
+    discharged_ah: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        rng = random.Random(f"pack-{cfg.seed}")
+        self.cells = []
+        for _ in range(cfg.cells):
+            capacity = cfg.capacity_ah * (
+                1 + rng.uniform(-cfg.capacity_spread, cfg.capacity_spread)
+            )
+            soc = min(max(cfg.soc + rng.uniform(-cfg.soc_spread, cfg.soc_spread), 0.0), 1.0)
+            resistance = cfg.chemistry.resistance_for(cfg.capacity_ah) * (
+                1 + rng.uniform(-cfg.resistance_spread, cfg.resistance_spread)
+            )
+            self.cells.append(Cell(capacity, capacity * soc, resistance, cfg.ambient_c))
+
+    @property
+    def chemistry(self) -> Chemistry:
+        """The cells' chemistry."""
+        return self.config.chemistry
+
+    # ---------------------------------------------------------------- reading
+    def ocvs(self) -> list[float]:
+        """Open-circuit voltage of each cell."""
+        return [self.chemistry.ocv(cell.soc) for cell in self.cells]
+
+    def cell_voltages(self, current: float | None = None) -> list[float]:
+        """Terminal voltage of each cell at ``current`` (default: the last one)."""
+        amps = self.current if current is None else current
+        return [
+            self.chemistry.ocv(cell.soc) + (amps - cell.bleed) * cell.resistance
+            for cell in self.cells
+        ]
+
+    def voltage(self, current: float | None = None) -> float:
+        """Pack terminal voltage."""
+        return sum(self.cell_voltages(current))
+
+    def resistance(self) -> float:
+        """Series resistance of the string."""
+        return sum(cell.resistance for cell in self.cells)
+
+    def current_for_voltage(self, volts: float) -> float:
+        """The current at which the terminal voltage equals ``volts`` (a CV charger's set point)."""
+        ocv = sum(self.ocvs()) - sum(cell.bleed * cell.resistance for cell in self.cells)
+        return (volts - ocv) / self.resistance()
+
+    @property
+    def capacity_ah(self) -> float:
+        """What the string can deliver: limited by its smallest cell."""
+        return min(cell.capacity_ah for cell in self.cells)
+
+    @property
+    def soc(self) -> float:
+        """Pack SoC 0..1 as a coulomb-counting BMS shows it (charge over capacity)."""
+        total = sum(cell.charge_ah for cell in self.cells)
+        capacity = sum(cell.capacity_ah for cell in self.cells)
+        return min(max(total / capacity, 0.0), 1.0)
+
+    def temperatures(self) -> list[float]:
+        """Cell temperatures, degC."""
+        return [cell.temperature for cell in self.cells]
+
+    # --------------------------------------------------------------- changing
+    def set_bleed(self, currents: Sequence[float]) -> None:
+        """Balancing currents per cell (0 = not bleeding)."""
+        if len(currents) != len(self.cells):
+            raise ValueError(f"need {len(self.cells)} bleed currents, got {len(currents)}")
+        for cell, amps in zip(self.cells, currents, strict=True):
+            cell.bleed = amps
+
+    def set_socs(self, socs: Sequence[float]) -> None:
+        """Force each cell's SoC (0..1), e.g. to stage an imbalance in a test."""
+        if len(socs) != len(self.cells):
+            raise ValueError(f"need {len(self.cells)} SoCs, got {len(socs)}")
+        for cell, soc in zip(self.cells, socs, strict=True):
+            cell.charge_ah = cell.capacity_ah * soc
+
+    def step(self, current: float, dt: float) -> None:
+        """Let ``current`` flow for ``dt`` seconds: coulomb counting and heating."""
+        self.current = current
+        hours = dt / SECONDS_PER_HOUR
+        if current > 0:
+            self.charged_ah += current * hours
+        else:
+            self.discharged_ah -= current * hours
+        cfg = self.config
+        heat_capacity = (
+            cfg.chemistry.heat_capacity * cfg.capacity_ah / (cfg.chemistry.reference_capacity_ah)
+        )
+        for cell in self.cells:
+            amps = current - cell.bleed
+            cell.charge_ah += amps * hours
+            # The bleed resistor's heat goes into the BMS board, not the cell.
+            heating = amps * amps * cell.resistance
+            cooling = cfg.cooling_w_per_k * (cell.temperature - cfg.ambient_c)
+            cell.temperature += (heating - cooling) * dt / heat_capacity
