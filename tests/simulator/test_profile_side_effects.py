@@ -9,6 +9,7 @@ from simulator.profiles import bdew_h0_profile
 
 def test_bdew_profile_leaves_warning_filters_alone() -> None:
     """demandlib 0.2.2 sets warnings to errors globally; the profile loader contains it."""
+
     def errors() -> list[object]:
         return [entry for entry in warnings.filters if entry[0] == "error"]
 
