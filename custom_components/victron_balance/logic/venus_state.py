@@ -150,14 +150,20 @@ def battery_instance_from_service(service_name: Any) -> int | None:
     return int(instance)
 
 
-def select_battery_instance(state: VenusState, configured: int | None) -> int | None:
-    """The battery the integration follows: the user's choice, else the system's active one."""
+def select_battery_instance(
+    state: VenusState, configured: int | None, exclude: frozenset[int] = frozenset()
+) -> int | None:
+    """The battery the integration follows: the user's choice, else the system's active one.
+
+    `exclude` holds our own virtual BMS: once Venus uses it, following it would mean
+    reading back our own copy of the pack instead of the real BMS.
+    """
     if configured is not None:
         return configured
     active = battery_instance_from_service(state.value(SYSTEM, "/ActiveBatteryService"))
-    if active is not None:
+    if active is not None and active not in exclude:
         return active
-    present = state.instances("battery")
+    present = [instance for instance in state.instances("battery") if instance not in exclude]
     return present[0] if present else None
 
 
