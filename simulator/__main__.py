@@ -5,6 +5,7 @@ python -m simulator --broker 127.0.0.1:1883 [--portal-id ID] [--cells N]
     [--physics [--speed X] [--chemistry lifepo4] [--soc 0.5] [--multiplus] [--mppt]
      [--ess] [--dc-feed-in] [--pv-kwp KWP] [--load-kwh KWH]]
     [--mqtt-battery [--mqtt-battery-topic enphase/battery]]
+    [--mqtt-ev-charger [--mqtt-ev-charger-topic custom/ev-charger]]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from simulator.bms import BmsConfig
 from simulator.chargers import EssConfig, MpptConfig, MultiPlusConfig
 from simulator.chemistry import CHEMISTRIES
 from simulator.mqtt_battery import MqttBatteryConfig
+from simulator.mqtt_ev_charger import MqttEvChargerConfig
 from simulator.pack import PackConfig
 from simulator.plant import PlantConfig
 from simulator.profiles import bdew_h0_profile, clear_day, constant, tmy_pv_profile
@@ -71,7 +73,36 @@ def build_parser() -> argparse.ArgumentParser:
     driver.add_argument("--mqtt-battery", action="store_true", help="run the JSON driver")
     driver.add_argument("--mqtt-battery-topic", default=MqttBatteryConfig.topic)
     driver.add_argument("--mqtt-battery-instance", type=int, default=MqttBatteryConfig.instance)
+    ev = parser.add_argument_group("dbus-mqtt-ev-charger")
+    ev.add_argument("--mqtt-ev-charger", action="store_true", help="run the JSON driver")
+    ev.add_argument("--mqtt-ev-charger-topic", default=MqttEvChargerConfig.topic)
+    ev.add_argument("--mqtt-ev-charger-instance", type=int, default=MqttEvChargerConfig.instance)
+    ev.add_argument(
+        "--mqtt-ev-charger-voltage",
+        type=float,
+        default=MqttEvChargerConfig.voltage,
+        help="V for Current when the JSON has none",
+    )
+    ev.add_argument(
+        "--mqtt-ev-charger-position",
+        type=int,
+        choices=(0, 1),
+        default=MqttEvChargerConfig.position,
+        help="/Position (0 AC output, 1 AC input)",
+    )
     return parser
+
+
+def build_mqtt_ev_charger(args: argparse.Namespace) -> MqttEvChargerConfig | None:
+    """The MqttEvChargerConfig the options describe (None without --mqtt-ev-charger)."""
+    if not args.mqtt_ev_charger:
+        return None
+    return MqttEvChargerConfig(
+        topic=args.mqtt_ev_charger_topic,
+        instance=args.mqtt_ev_charger_instance,
+        voltage=args.mqtt_ev_charger_voltage,
+        position=args.mqtt_ev_charger_position,
+    )
 
 
 def build_plant(args: argparse.Namespace) -> PlantConfig | None:
@@ -130,6 +161,7 @@ async def run(args: argparse.Namespace) -> None:
             if args.mqtt_battery
             else None
         ),
+        mqtt_ev_charger=build_mqtt_ev_charger(args),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

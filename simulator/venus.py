@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from dataclasses import replace
+from typing import Protocol
 
 from simulator.battery import (
     MAX_CELL_VOLTAGE,
@@ -21,6 +22,7 @@ from simulator.flashmq import FlashMqPlugin
 from simulator.items import Item, ItemStore, JsonValue, Service, same_value
 from simulator.live_plant import LivePlant
 from simulator.mqtt_battery import MqttBatteryConfig, MqttBatteryDriver
+from simulator.mqtt_ev_charger import MqttEvChargerConfig, MqttEvChargerDriver
 from simulator.mqtt_link import MqttLink
 from simulator.plant import PlantConfig, PlantModel
 from simulator.services import (
@@ -36,6 +38,25 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PORTAL_ID = "02fc00000001"
 DEFAULT_BATTERY = BatteryConfig()
+
+
+class _DriverConfig(Protocol):
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def update_interval(self) -> float: ...
+
+
+class _JsonDriver(Protocol):
+    """A dbus-mqtt-* driver process: JSON in on its topic, a 1 s update loop."""
+
+    @property
+    def config(self) -> _DriverConfig: ...
+
+    def handle_message(self, payload: bytes) -> None: ...
+
+    def tick(self) -> None: ...
 
 
 def _normalise(path: str) -> str:
@@ -60,10 +81,12 @@ class VenusSimulator:
         plant: PlantConfig | None = None,
         speed: float = 1.0,
         mqtt_battery: MqttBatteryConfig | None = None,
+        mqtt_ev_charger: MqttEvChargerConfig | None = None,
     ) -> None:
         """``plant`` adds physics (pack, BMS, chargers) stepped by a SimClock at ``speed``;
         without it the battery is static and only changes through set_value & co.
-        ``mqtt_battery`` adds a dbus-mqtt-battery driver listening on its JSON topic.
+        ``mqtt_battery`` adds a dbus-mqtt-battery driver listening on its JSON topic,
+        ``mqtt_ev_charger`` a dbus-mqtt-ev-charger driver on its own.
         """
         self.portal_id = portal_id
         self.seed = seed
@@ -79,7 +102,10 @@ class VenusSimulator:
         self.plant: PlantModel | None = None
         self._live: LivePlant | None = None
         self.mqtt_battery: MqttBatteryDriver | None = None
-        self._driver_timer: ClockTimer | None = None
+        self.mqtt_ev_charger: MqttEvChargerDriver | None = None
+        self._drivers: list[_JsonDriver] = []
+        self._driver_timers: list[ClockTimer] = []
+        driver_topics = [c.topic for c in (mqtt_battery, mqtt_ev_charger) if c is not None]
         self.plugin = FlashMqPlugin(
             portal_id,
             self.store,
@@ -92,7 +118,7 @@ class VenusSimulator:
         self._link = MqttLink(
             host,
             port,
-            subscriptions=("W/#", "R/#", *([mqtt_battery.topic] if mqtt_battery else [])),
+            subscriptions=("W/#", "R/#", *dict.fromkeys(driver_topics)),
             on_connect=self._on_connect,
             on_message=self._on_message,
             username=username,
@@ -110,6 +136,10 @@ class VenusSimulator:
             self._add_plant(plant, battery.instance)
         if mqtt_battery is not None:
             self.mqtt_battery = MqttBatteryDriver(mqtt_battery, self, self._loop_time)
+            self._drivers.append(self.mqtt_battery)
+        if mqtt_ev_charger is not None:
+            self.mqtt_ev_charger = MqttEvChargerDriver(mqtt_ev_charger, self, self._loop_time)
+            self._drivers.append(self.mqtt_ev_charger)
         self._recompute()
 
     def _add_plant(self, config: PlantConfig, battery_instance: int) -> None:
@@ -144,17 +174,17 @@ class VenusSimulator:
             self._start_update_timer(instance)
         if self._live is not None:
             self._live.start()
-        if self.mqtt_battery is not None:
-            self._start_driver_timer(self.mqtt_battery)
+        for driver in self._drivers:
+            self._start_driver_timer(driver)
 
     async def stop(self) -> None:
         """Cancel every task and timer and disconnect; safe to call twice."""
         self._running = False
         if self._live is not None:
             self._live.stop()
-        if self._driver_timer is not None:
-            self._driver_timer.cancel()
-            self._driver_timer = None
+        for driver_timer in self._driver_timers:
+            driver_timer.cancel()
+        self._driver_timers.clear()
         for timer in self._update_timers.values():
             timer.cancel()
         self._update_timers.clear()
@@ -171,10 +201,10 @@ class VenusSimulator:
             self.plugin.publish_serial()
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        driver = self.mqtt_battery
-        if driver is not None and topic == driver.config.topic:
+        drivers = [d for d in self._drivers if d.config.topic == topic]
+        for driver in drivers:
             driver.handle_message(payload)
-        else:
+        if not drivers:
             self.plugin.handle_message(topic, payload)
 
     @staticmethod
@@ -292,7 +322,7 @@ class VenusSimulator:
             # Start the 1.3-2.3 s DVCC delay from the write, not from the next wake-up.
             self._live.sync_inputs()
 
-    # ------------------------------------------------------- dbus-mqtt-battery
+    # ------------------------------------ dbus-mqtt-battery, dbus-mqtt-ev-charger
     def add_driver_service(self, service: Service) -> None:
         """DriverHost: a driver's service appears (published at once if alive)."""
         self.store.add_service(service)
@@ -311,13 +341,13 @@ class VenusSimulator:
             self.store.remove_service(service.service_type, service.instance)
         self._recompute()
 
-    def _start_driver_timer(self, driver: MqttBatteryDriver) -> None:
+    def _start_driver_timer(self, driver: _JsonDriver) -> None:
         def tick() -> None:
             driver.tick()
             timer.arm_in(driver.config.update_interval)
 
         timer = ClockTimer(tick)
-        self._driver_timer = timer
+        self._driver_timers.append(timer)
         timer.arm_in(driver.config.update_interval)
 
     # --------------------------------------------------------------- battery
