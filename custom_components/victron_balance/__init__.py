@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
@@ -13,11 +14,12 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .broker import async_create_session
-from .charge_control import ChargeControl
+from .charge_control import ChargeControl, async_return_to_follow_bms
 from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
 from .logic.keepalive import DEFAULT_INTERVAL
 from .services import async_setup_services
+from .top_balance import TopBalanceRunner
 from .transport.mqtt_session import CannotConnect, InvalidAuth
 from .transport.venus_link import VenusLink, VenusNotAnswering
 
@@ -89,8 +91,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
     coordinator = VenusCoordinator(hass, entry, link)
     charge = ChargeControl(hass, coordinator)
     await charge.async_load()
+    top_balance = TopBalanceRunner(hass, coordinator, session)
+    top_balance.on_finished = partial(async_return_to_follow_bms, charge)
     entry.runtime_data = VictronBalanceRuntimeData(
-        session=session, link=link, venus=coordinator, charge=charge
+        session=session, link=link, venus=coordinator, charge=charge, top_balance=top_balance
     )
     try:
         await coordinator.async_config_entry_first_refresh()
@@ -98,8 +102,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         await entry.runtime_data.close()
         raise
 
+    await top_balance.async_load()
+
     async def close_on_stop(_event: Event) -> None:
-        await entry.runtime_data.close()
+        await entry.runtime_data.close("home_assistant_stop")
 
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     entry.async_on_unload(coordinator.async_add_listener(charge.async_on_venus_update))

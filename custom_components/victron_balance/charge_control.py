@@ -230,3 +230,9 @@ class ChargeControl:
             )
         else:
             ir.async_delete_issue(self.hass, DOMAIN, self.repair_issue_id)
+
+
+async def async_return_to_follow_bms(control: ChargeControl) -> None:
+    """After a top balance the mode goes back to following the BMS."""
+    if control.settings.mode is ChargeMode.TOP_BALANCE:
+        await control.async_update(mode=ChargeMode.FOLLOW_BMS)

@@ -17,6 +17,7 @@ from .transport.venus_link import VenusLink
 
 if TYPE_CHECKING:
     from .charge_control import ChargeControl
+    from .top_balance import TopBalanceRunner
 
 
 @dataclass(kw_only=True)
@@ -27,9 +28,11 @@ class VictronBalanceRuntimeData:
     link: VenusLink
     venus: VenusCoordinator
     charge: ChargeControl
+    top_balance: TopBalanceRunner
 
-    async def close(self) -> None:
-        """Stop control, the link, then the broker session."""
+    async def close(self, reason: str = "unload") -> None:
+        """Stop control (safe limits first), the link, then the broker session."""
+        await self.top_balance.async_shutdown(reason)
         self.charge.async_shutdown()
         await self.link.close()
         await self.session.close()
@@ -54,6 +57,8 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             update_interval=None,
         )
         self.link = link
+        # Our own virtual BMS while it is in use: never follow it as "the battery".
+        self.exclude_instances: frozenset[int] = frozenset()
         self._flush: asyncio.Handle | None = None
         link.add_update_listener(self._on_update)
         link.add_liveness_listener(self._on_liveness)
@@ -73,7 +78,7 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
         """The battery followed: the one chosen in options, else the system's active one."""
         configured = self.config_entry.options.get(CONF_BATTERY_INSTANCE, BATTERY_AUTO)
         choice = None if configured == BATTERY_AUTO else int(configured)
-        return select_battery_instance(self.link.state, choice)
+        return select_battery_instance(self.link.state, choice, self.exclude_instances)
 
     def battery(self) -> BatteryView | None:
         """A view of the followed battery, or None when there is none."""

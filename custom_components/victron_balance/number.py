@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from .const import DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import VenusEntity
 from .logic.dvcc_limits import LimitBounds, checked_current, checked_voltage
+from .top_balance import TopBalanceRunner
 
 PARALLEL_UPDATES = 1
 
@@ -68,6 +70,66 @@ NUMBERS: tuple[ChargeNumberDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class TopBalanceNumberDescription(NumberEntityDescription):
+    """A top-balance parameter: read, range, and store (next run uses it)."""
+
+    value_fn: Callable[[TopBalanceRunner], float]
+    range_fn: Callable[[TopBalanceRunner], tuple[float, float]]
+    set_value_fn: Callable[[TopBalanceRunner, float], Awaitable[None]]
+
+
+TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
+    TopBalanceNumberDescription(
+        key="top_balance_target_voltage",
+        translation_key="top_balance_target_voltage",
+        device_class=NumberDeviceClass.VOLTAGE,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        native_step=0.01,
+        mode=NumberMode.BOX,
+        value_fn=lambda runner: runner.target_cell_v,
+        range_fn=lambda runner: (runner.preset.target_min_v, runner.preset.max_cell_v),
+        set_value_fn=lambda runner, value: runner.async_set_parameters(target_cell_v=value),
+    ),
+    TopBalanceNumberDescription(
+        key="top_balance_max_current",
+        translation_key="top_balance_max_current",
+        device_class=NumberDeviceClass.CURRENT,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_step=1,
+        mode=NumberMode.BOX,
+        value_fn=lambda runner: runner.max_current_a,
+        range_fn=lambda _runner: (1.0, 200.0),
+        set_value_fn=lambda runner, value: runner.async_set_parameters(max_current_a=value),
+    ),
+    TopBalanceNumberDescription(
+        key="bleed_current",
+        translation_key="bleed_current",
+        device_class=NumberDeviceClass.CURRENT,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_step=0.05,
+        mode=NumberMode.BOX,
+        value_fn=lambda runner: runner.bleed_current_a,
+        range_fn=lambda _runner: (0.05, 10.0),
+        set_value_fn=lambda runner, value: runner.async_set_parameters(bleed_current_a=value),
+    ),
+)
+
+
+def checked_in_range(value: float, low: float, high: float, key: str) -> float:
+    """Finite and inside low..high, else a translated validation error."""
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders={"value": str(value), "min": str(low), "max": str(high)},
+        )
+    return value
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: VictronBalanceConfigEntry,
@@ -76,7 +138,11 @@ async def async_setup_entry(
     """Set up the charge limit numbers."""
     runtime = entry.runtime_data
     async_add_entities(
-        ChargeLimitNumber(runtime.venus, runtime.charge, description) for description in NUMBERS
+        [ChargeLimitNumber(runtime.venus, runtime.charge, description) for description in NUMBERS]
+        + [
+            TopBalanceNumber(runtime.venus, runtime.top_balance, description)
+            for description in TOP_BALANCE_NUMBERS
+        ]
     )
 
 
@@ -136,4 +202,45 @@ class ChargeLimitNumber(VenusEntity, NumberEntity):
                 translation_placeholders={"value": str(value), "min": str(low), "max": str(high)},
             ) from err
         await self.entity_description.set_value_fn(self.control, checked)
+        self.async_write_ha_state()
+
+
+class TopBalanceNumber(VenusEntity, NumberEntity):
+    """A parameter of the managed top balance; a run in progress keeps its own."""
+
+    entity_description: TopBalanceNumberDescription
+
+    def __init__(
+        self,
+        coordinator: VenusCoordinator,
+        runner: TopBalanceRunner,
+        description: TopBalanceNumberDescription,
+    ) -> None:
+        super().__init__(coordinator, description, description.key)
+        self.runner = runner
+
+    @property
+    def native_min_value(self) -> float:
+        """Lowest accepted value."""
+        return self.entity_description.range_fn(self.runner)[0]
+
+    @property
+    def native_max_value(self) -> float:
+        """Highest accepted value."""
+        return self.entity_description.range_fn(self.runner)[1]
+
+    @property
+    def native_value(self) -> float:
+        """The stored parameter."""
+        return self.entity_description.value_fn(self.runner)
+
+    def shown_state(self) -> object:
+        """Compare on the value."""
+        return self.native_value
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Check the range on every path, then store."""
+        low, high = self.entity_description.range_fn(self.runner)
+        checked = checked_in_range(value, low, high, "invalid_parameter")
+        await self.entity_description.set_value_fn(self.runner, checked)
         self.async_write_ha_state()

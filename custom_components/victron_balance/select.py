@@ -50,5 +50,11 @@ class ChargeModeSelect(VenusEntity, SelectEntity):
 
     async def async_select_option(self, option: str) -> None:
         """Switch mode (HA has already checked that the option exists)."""
-        await self.control.async_update(mode=ChargeMode(option))
+        mode = ChargeMode(option)
+        runner = self.coordinator.config_entry.runtime_data.top_balance
+        if mode is ChargeMode.TOP_BALANCE:
+            await runner.async_start()  # refuses (translated) without DVCC or cells
+        else:
+            await runner.async_stop()
+        await self.control.async_update(mode=mode)
         self.async_write_ha_state()

@@ -28,8 +28,10 @@ from homeassistant.helpers.typing import StateType
 from .charge_control import ChargeControl
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
+from .logic.top_balance.controller import Decision, TopBalanceState
 from .logic.venus_state import BatteryView, VenusState, charger_current_limit, phase_total
 from .logic.venus_topics import SYSTEM
+from .top_balance import TopBalanceRunner
 
 PARALLEL_UPDATES = 0
 
@@ -283,6 +285,10 @@ async def async_setup_entry(
         [GxSensor(coordinator, description) for description in GX_SENSORS]
         + [BatterySensor(coordinator, description) for description in BATTERY_SENSORS]
         + [SettingsWritesSensor(coordinator, entry.runtime_data.charge)]
+        + [
+            TopBalanceSensor(coordinator, entry.runtime_data.top_balance, description)
+            for description in TOP_BALANCE_SENSORS
+        ]
     )
     add_cells_as_they_appear(entry, async_add_entities, CellVoltageSensor)
 
@@ -329,6 +335,103 @@ class SettingsWritesSensor(VenusEntity, SensorEntity):
     def shown_state(self) -> Any:
         """Compare on the count."""
         return self.native_value
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopBalanceSensorDescription(SensorEntityDescription):
+    """A figure of the managed top balance."""
+
+    value_fn: Callable[[TopBalanceRunner], StateType]
+
+
+def _decision_value(
+    read: Callable[[Decision], StateType],
+) -> Callable[[TopBalanceRunner], StateType]:
+    def value(runner: TopBalanceRunner) -> StateType:
+        return None if runner.decision is None else read(runner.decision)
+
+    return value
+
+
+TOP_BALANCE_SENSORS: tuple[TopBalanceSensorDescription, ...] = (
+    TopBalanceSensorDescription(
+        key="top_balance_state",
+        translation_key="top_balance_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in TopBalanceState],
+        value_fn=lambda runner: runner.controller.state.value,
+    ),
+    TopBalanceSensorDescription(
+        key="top_balance_progress",
+        translation_key="top_balance_progress",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        value_fn=_decision_value(lambda decision: round(decision.progress_pct, 1)),
+    ),
+    TopBalanceSensorDescription(
+        key="top_balance_eta",
+        translation_key="top_balance_eta",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+        suggested_display_precision=1,
+        value_fn=_decision_value(lambda decision: decision.eta_s),
+    ),
+    TopBalanceSensorDescription(
+        key="top_balance_cells_at_shunt",
+        translation_key="top_balance_cells_at_shunt",
+        value_fn=_decision_value(lambda decision: len(decision.cells_at_shunt)),
+    ),
+    TopBalanceSensorDescription(
+        key="top_balance_first_cell_at_hvc",
+        translation_key="top_balance_first_cell_at_hvc",
+        value_fn=_decision_value(lambda decision: decision.first_cell_at_hvc),
+    ),
+    TopBalanceSensorDescription(
+        key="top_balance_ah_delivered",
+        translation_key="top_balance_ah_delivered",
+        native_unit_of_measurement=UNIT_AMPERE_HOURS,
+        suggested_display_precision=1,
+        value_fn=_decision_value(lambda decision: round(decision.ah_delivered, 2)),
+    ),
+)
+
+
+class TopBalanceSensor(BatteryEntity, SensorEntity):
+    """A figure of the managed top balance (on the battery device)."""
+
+    entity_description: TopBalanceSensorDescription
+
+    def __init__(
+        self,
+        coordinator: VenusCoordinator,
+        runner: TopBalanceRunner,
+        description: TopBalanceSensorDescription,
+    ) -> None:
+        super().__init__(coordinator, description, description.key)
+        self.runner = runner
+
+    @property
+    def available(self) -> bool:
+        """Shown while Venus is reachable, with or without a run."""
+        return self.coordinator.last_update_success
+
+    @property
+    def native_value(self) -> StateType:
+        """The figure."""
+        return self.entity_description.value_fn(self.runner)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The cell numbers behind the count."""
+        decision = self.runner.decision
+        if self.entity_description.key != "top_balance_cells_at_shunt" or decision is None:
+            return None
+        return {"cells": list(decision.cells_at_shunt)}
+
+    def shown_state(self) -> Any:
+        """Compare on the value and attributes."""
+        return (self.native_value, self.extra_state_attributes)
 
 
 class BatterySensor(BatteryEntity, SensorEntity):

@@ -11,16 +11,20 @@ from homeassistant.helpers import config_validation as cv
 from .const import DOMAIN
 from .coordinator import VictronBalanceConfigEntry
 from .logic.dvcc_limits import ChargeMode, checked_current, checked_voltage
+from .number import checked_in_range
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_MODE = "mode"
 ATTR_CURRENT = "current"
 ATTR_VOLTAGE = "voltage"
+ATTR_TARGET = "target_cell_voltage"
+ATTR_MAX_CURRENT = "max_current"
+ATTR_BLEED_CURRENT = "bleed_current"
 
 SET_CHARGE_LIMITS_SCHEMA = vol.Schema(
     {
         vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
-        vol.Optional(ATTR_MODE): vol.In([mode.value for mode in ChargeMode]),
+        vol.Optional(ATTR_MODE): vol.In([ChargeMode.FOLLOW_BMS.value, ChargeMode.LIMITED.value]),
         vol.Optional(ATTR_CURRENT): vol.Coerce(float),
         vol.Optional(ATTR_VOLTAGE): vol.Coerce(float),
     }
@@ -84,9 +88,56 @@ async def _set_charge_limits(call: ServiceCall) -> None:
     entry.runtime_data.venus.async_update_listeners()
 
 
+START_TOP_BALANCE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_TARGET): vol.Coerce(float),
+        vol.Optional(ATTR_MAX_CURRENT): vol.Coerce(float),
+        vol.Optional(ATTR_BLEED_CURRENT): vol.Coerce(float),
+    }
+)
+ENTRY_ONLY_SCHEMA = vol.Schema({vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+
+async def _start_top_balance(call: ServiceCall) -> None:
+    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    runner = entry.runtime_data.top_balance
+    # Same ranges as the number entities.
+    target = call.data.get(ATTR_TARGET)
+    if target is not None:
+        checked_in_range(
+            target, runner.preset.target_min_v, runner.preset.max_cell_v, "invalid_parameter"
+        )
+    max_current = call.data.get(ATTR_MAX_CURRENT)
+    if max_current is not None:
+        checked_in_range(max_current, 1.0, 200.0, "invalid_parameter")
+    bleed = call.data.get(ATTR_BLEED_CURRENT)
+    if bleed is not None:
+        checked_in_range(bleed, 0.05, 10.0, "invalid_parameter")
+    await runner.async_set_parameters(
+        target_cell_v=target, max_current_a=max_current, bleed_current_a=bleed
+    )
+    await runner.async_start()
+    await entry.runtime_data.charge.async_update(mode=ChargeMode.TOP_BALANCE)
+    entry.runtime_data.venus.async_update_listeners()
+
+
+async def _stop_top_balance(call: ServiceCall) -> None:
+    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    await entry.runtime_data.top_balance.async_stop()
+    await entry.runtime_data.charge.async_update(mode=ChargeMode.FOLLOW_BMS)
+    entry.runtime_data.venus.async_update_listeners()
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the services."""
     hass.services.async_register(
         DOMAIN, "set_charge_limits", _set_charge_limits, schema=SET_CHARGE_LIMITS_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN, "start_top_balance", _start_top_balance, schema=START_TOP_BALANCE_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN, "stop_top_balance", _stop_top_balance, schema=ENTRY_ONLY_SCHEMA
     )

@@ -27,6 +27,7 @@ class ChargeMode(StrEnum):
 
     FOLLOW_BMS = "follow_bms"  # no user limits: the BMS decides
     LIMITED = "limited"  # DVCC user limits from the charge limit numbers
+    TOP_BALANCE = "top_balance"  # our virtual BMS steers; user limits stay out of its way
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,8 @@ def dvcc_target(
     mode: ChargeMode, current_a: float, voltage_v: float, bounds: LimitBounds
 ) -> DvccTarget:
     """What the settings should hold for a mode (limits are checked again here)."""
-    if mode is ChargeMode.FOLLOW_BMS:
+    if mode is not ChargeMode.LIMITED:
+        # DVCC takes the lower limit: a user limit would cap the top balance too.
         return DvccTarget(NO_CURRENT_LIMIT, NO_VOLTAGE_LIMIT)
     return DvccTarget(checked_current(current_a, bounds), checked_voltage(voltage_v, bounds))
 
