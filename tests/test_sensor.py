@@ -171,7 +171,7 @@ async def test_shipped_dashboard_uses_only_real_entities(
 ) -> None:
     """The dashboard in dashboards/ (also used by the demo) matches the entity ids."""
     text = (Path(__file__).parent.parent / "dashboards" / "victron_balance.yaml").read_text()
-    referenced = set(re.findall(r"\b(?:sensor|binary_sensor)\.[a-z0-9_]+", text))
+    referenced = set(re.findall(r"\b(?:sensor|binary_sensor|number|select)\.[a-z0-9_]+", text))
     assert len(referenced) > 30
     missing = sorted(entity_id for entity_id in referenced if hass.states.get(entity_id) is None)
     assert missing == []
