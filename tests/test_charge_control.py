@@ -47,7 +47,7 @@ async def test_defaults_follow_the_bms_without_writing(
 ) -> None:
     assert hass.states.get(MODE).state == "follow_bms"
     voltage = hass.states.get(VOLTAGE)
-    assert voltage.attributes["min"] == 40.0  # 16 cells x 2.5 V
+    assert voltage.attributes["min"] == 46.4  # 16 cells x 2.90 V (LiFePO4)
     assert voltage.attributes["max"] == 58.4  # 16 cells x 3.65 V
     assert hass.states.get(CURRENT).attributes["step"] == 1
     assert simulator.settings_writes == 0
@@ -111,7 +111,7 @@ async def test_writes_are_spaced_and_counted(
         (CURRENT, 250, "invalid_charge_current"),
         (CURRENT, -1, "invalid_charge_current"),
         (VOLTAGE, 60.0, "invalid_charge_voltage"),
-        (VOLTAGE, 39.0, "invalid_charge_voltage"),
+        (VOLTAGE, 46.0, "invalid_charge_voltage"),
     ],
 )
 async def test_out_of_bounds_values_are_refused(

@@ -217,7 +217,8 @@ async def test_keepalive_interval_option_applies_without_reload(
     simulator: VenusSimulator,
 ) -> None:
     hass.config_entries.async_update_entry(
-        init_integration, options={"battery_instance": "auto", "keepalive_interval": 10}
+        init_integration,
+        options={"battery_instance": "auto", "chemistry": "lifepo4_355", "keepalive_interval": 10},
     )
     link = init_integration.runtime_data.link
     sent_at_start = link.keepalives_sent

@@ -13,7 +13,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import DOMAIN
-from custom_components.victron_balance.logic.venus_topics import SETTINGS
+from custom_components.victron_balance.logic.venus_topics import SETTINGS, ServiceKey
 from custom_components.victron_balance.top_balance import TopBalanceRunner
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
 from simulator import BatteryConfig, VenusSimulator
@@ -225,3 +225,42 @@ async def test_parameter_numbers(hass: HomeAssistant, init_integration: MockConf
     entity = hass.data["number"].get_entity("number.victron_gx_bms_bleed_current")
     with pytest.raises(ServiceValidationError):
         await entity.async_set_native_value(20.0)
+
+
+async def test_report_service(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+) -> None:
+    """Past runs, per-cell drift and hand-balancing advice, as a service response."""
+    await start(hass, init_integration)
+    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await hass.services.async_call(
+        DOMAIN, "stop_top_balance", {"config_entry_id": init_integration.entry_id}, blocking=True
+    )
+    volts = [3.45] * 16
+    volts[6] = 3.30  # one cell far behind: too much for a 1 A bleed in a day
+    simulator.set_cell_voltages(volts, instance=512)
+    battery = ServiceKey("battery", 512)
+    state = init_integration.runtime_data.link.state
+    await wait_until(
+        lambda: [state.value(battery, f"/Voltages/Cell{n}") for n in range(1, 17)] == volts
+    )
+    response = await hass.services.async_call(
+        DOMAIN,
+        "top_balance_report",
+        {"config_entry_id": init_integration.entry_id, "load_w": 50},
+        blocking=True,
+        return_response=True,
+    )
+    assert len(response["reports"]) == 1
+    assert response["reports"][0]["outcome"].startswith("aborted")
+    assert set(response["drift"]) <= {str(cell) for cell in range(1, 17)}
+    advice = response["advice"]
+    assert advice is not None
+    assert advice["severe"] is True
+    assert advice["recommended"] in ("drain", "charge")
+    assert advice["charge"]["cells"] == [7]
+    assert advice["charge"]["voltage"] == 3.6  # HVC 3.65 V minus the margin
+    assert advice["drain"]["cell"] != 7

@@ -17,7 +17,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_CHEMISTRY, DEFAULT_CHEMISTRY, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator
 from .logic.dvcc_limits import (
     MAX_CHARGE_CURRENT_PATH,
@@ -28,14 +28,12 @@ from .logic.dvcc_limits import (
     WriteBudget,
     dvcc_target,
 )
+from .logic.top_balance.chemistry import PRESETS
 from .logic.venus_state import dvcc_enabled
 from .logic.venus_topics import SETTINGS
 from .transport.mqtt_session import SessionError
 
 STORAGE_VERSION = 1
-# LiFePO4 window for the charge voltage limit; chemistry presets refine this later.
-CELL_MIN_V = 2.5
-CELL_MAX_V = 3.65
 DEFAULT_CURRENT_MAX_A = 200
 
 
@@ -126,7 +124,11 @@ class ChargeControl:
             cells = reported if isinstance(reported, int) else 0
         if cells < 1:
             return None
-        return LimitBounds.for_pack(cells, CELL_MIN_V, CELL_MAX_V, DEFAULT_CURRENT_MAX_A)
+        key = self.coordinator.config_entry.options.get(CONF_CHEMISTRY, DEFAULT_CHEMISTRY)
+        preset = PRESETS.get(key, PRESETS[DEFAULT_CHEMISTRY])
+        return LimitBounds.for_pack(
+            cells, preset.min_cell_v, preset.max_cell_v, DEFAULT_CURRENT_MAX_A
+        )
 
     def voltage_or_default(self, bounds: LimitBounds) -> float:
         """The voltage limit, starting at the top of the window until the user sets one."""

@@ -28,10 +28,12 @@ from .const import (
     BATTERY_AUTO,
     CONF_BATTERY_INSTANCE,
     CONF_CA_CERTIFICATE,
+    CONF_CHEMISTRY,
     CONF_KEEPALIVE_INTERVAL,
     CONF_PORTAL_ID,
     CONF_TLS,
     CONF_VERIFY_TLS,
+    DEFAULT_CHEMISTRY,
     DEFAULT_PORT,
     DISCOVERY_TIMEOUT,
     DOMAIN,
@@ -41,6 +43,7 @@ from .const import (
 )
 from .coordinator import VictronBalanceConfigEntry
 from .logic.keepalive import DEFAULT_INTERVAL
+from .logic.top_balance.chemistry import PRESETS
 from .transport.mqtt_session import CannotConnect, InvalidAuth
 from .transport.venus_link import NoPortalFound, discover_portal_id
 
@@ -205,6 +208,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
             return self.async_create_entry(
                 data={
                     CONF_BATTERY_INSTANCE: user_input[CONF_BATTERY_INSTANCE],
+                    CONF_CHEMISTRY: user_input[CONF_CHEMISTRY],
                     CONF_KEEPALIVE_INTERVAL: int(user_input[CONF_KEEPALIVE_INTERVAL]),
                 }
             )
@@ -221,6 +225,15 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                         options=sorted(choices, key=lambda c: (c != BATTERY_AUTO, c)),
                         mode=SelectSelectorMode.DROPDOWN,
                         translation_key=CONF_BATTERY_INSTANCE,
+                    )
+                ),
+                vol.Required(
+                    CONF_CHEMISTRY, default=options.get(CONF_CHEMISTRY, DEFAULT_CHEMISTRY)
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(PRESETS),
+                        mode=SelectSelectorMode.DROPDOWN,
+                        translation_key=CONF_CHEMISTRY,
                     )
                 ),
                 vol.Required(

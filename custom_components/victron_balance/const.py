@@ -18,6 +18,8 @@ CONF_CA_CERTIFICATE: Final = "ca_certificate"
 CONF_BATTERY_INSTANCE: Final = "battery_instance"
 BATTERY_AUTO: Final = "auto"
 CONF_KEEPALIVE_INTERVAL: Final = "keepalive_interval"
+CONF_CHEMISTRY: Final = "chemistry"
+DEFAULT_CHEMISTRY: Final = "lifepo4_355"
 KEEPALIVE_MIN: Final = 5
 KEEPALIVE_MAX: Final = 55  # Venus stops publishing 60 s after the last keepalive
 

@@ -88,7 +88,7 @@ TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         native_step=0.01,
         mode=NumberMode.BOX,
-        value_fn=lambda runner: runner.target_cell_v,
+        value_fn=lambda runner: runner.cell_target_v,
         range_fn=lambda runner: (runner.preset.target_min_v, runner.preset.max_cell_v),
         set_value_fn=lambda runner, value: runner.async_set_parameters(target_cell_v=value),
     ),

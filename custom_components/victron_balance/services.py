@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN
 from .coordinator import VictronBalanceConfigEntry
 from .logic.dvcc_limits import ChargeMode, checked_current, checked_voltage
+from .logic.top_balance.report import advice, drift
 from .number import checked_in_range
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -20,6 +30,7 @@ ATTR_VOLTAGE = "voltage"
 ATTR_TARGET = "target_cell_voltage"
 ATTR_MAX_CURRENT = "max_current"
 ATTR_BLEED_CURRENT = "bleed_current"
+ATTR_LOAD_W = "load_w"
 
 SET_CHARGE_LIMITS_SCHEMA = vol.Schema(
     {
@@ -129,6 +140,44 @@ async def _stop_top_balance(call: ServiceCall) -> None:
     entry.runtime_data.venus.async_update_listeners()
 
 
+REPORT_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_LOAD_W): vol.All(vol.Coerce(float), vol.Range(min=1, max=100_000)),
+    }
+)
+
+
+async def _top_balance_report(call: ServiceCall) -> ServiceResponse:
+    """Past runs (seed 003's notes), per-cell drift, and advice for a severe imbalance."""
+    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    runner = entry.runtime_data.top_balance
+    reports = runner.reports
+    response: dict[str, Any] = {
+        "reports": [report.to_dict() for report in reports],
+        "drift": {
+            str(cell): {**asdict(history), "drifting": history.drifting}
+            for cell, history in drift(reports).items()
+        },
+        "advice": None,
+    }
+    battery = entry.runtime_data.venus.battery()
+    capacity = None if battery is None else battery.value("/InstalledCapacity")
+    if battery is not None and isinstance(capacity, float) and capacity > 0:
+        voltages = [v for v in battery.cell_voltages().values() if v is not None]
+        if voltages:
+            result = advice(
+                voltages,
+                runner.preset,
+                capacity,
+                bleed_current_a=runner.bleed_current_a,
+                load_w=call.data.get(ATTR_LOAD_W),
+                target_cell_v=runner.cell_target_v,
+            )
+            response["advice"] = asdict(result)
+    return response
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the services."""
@@ -140,4 +189,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
     hass.services.async_register(
         DOMAIN, "stop_top_balance", _stop_top_balance, schema=ENTRY_ONLY_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        "top_balance_report",
+        _top_balance_report,
+        schema=REPORT_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
     )

@@ -22,9 +22,9 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_CHEMISTRY, DEFAULT_CHEMISTRY, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator
-from .logic.top_balance.chemistry import PRESETS
+from .logic.top_balance.chemistry import PRESETS, ChemistryPreset
 from .logic.top_balance.controller import (
     Decision,
     Measurements,
@@ -34,6 +34,7 @@ from .logic.top_balance.controller import (
 )
 from .logic.top_balance.report import RunReport, report_from
 from .logic.venus_state import dvcc_enabled
+from .logic.venus_topics import SETTINGS
 from .logic.venus_values import BATTERY_ALARMS
 from .logic.virtual_bms import (
     DEFAULT_INSTANCE,
@@ -52,7 +53,6 @@ SAFE_TAIL_S = 70.0  # keep safe limits on the wire past the driver's 60 s timeou
 PERSIST_EVERY_S = 30.0
 MAX_DISCHARGE_A = 100.0
 MAX_REPORTS = 20
-DEFAULT_PRESET = "lifepo4_355"
 RUNNING = frozenset({TopBalanceState.BULK, TopBalanceState.REGULATE, TopBalanceState.HOLD})
 FINISHED = frozenset({TopBalanceState.DONE, TopBalanceState.ABORTED})
 
@@ -70,10 +70,9 @@ class TopBalanceRunner:
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.top_balance"
         )
-        self.preset = PRESETS[DEFAULT_PRESET]
         self.topic = DEFAULT_TOPIC
         self.instance = DEFAULT_INSTANCE
-        self.target_cell_v = self.preset.cell_target_v
+        self.target_cell_v: float | None = None  # None: the chemistry's own target
         self.max_current_a = 70.0
         self.bleed_current_a = 1.0
         self.controller = TopBalanceController()
@@ -90,7 +89,8 @@ class TopBalanceRunner:
         """Restore parameters, reports and a run that was going on (resume or revert)."""
         stored = await self._store.async_load() or {}
         params = stored.get("params", {})
-        self.target_cell_v = float(params.get("target_cell_v", self.target_cell_v))
+        target = params.get("target_cell_v")
+        self.target_cell_v = None if target is None else float(target)
         self.max_current_a = float(params.get("max_current_a", self.max_current_a))
         self.bleed_current_a = float(params.get("bleed_current_a", self.bleed_current_a))
         self.reports = []
@@ -128,6 +128,21 @@ class TopBalanceRunner:
         self._stop_ticking()
 
     # ------------------------------------------------------------------- control
+    @property
+    def preset(self) -> ChemistryPreset:
+        """The chemistry chosen in the options."""
+        key = self.coordinator.config_entry.options.get(CONF_CHEMISTRY, DEFAULT_CHEMISTRY)
+        return PRESETS.get(key, PRESETS[DEFAULT_CHEMISTRY])
+
+    @property
+    def cell_target_v(self) -> float:
+        """The cell target in force: the user's, if it fits the chemistry, else its own."""
+        preset = self.preset
+        target = self.target_cell_v
+        if target is None or not preset.target_min_v <= target <= preset.max_cell_v:
+            return preset.cell_target_v
+        return target
+
     def settings(self) -> TopBalanceSettings:
         """Controller settings for the followed pack; ServiceValidationError if unknown."""
         battery = self.coordinator.battery()
@@ -135,10 +150,12 @@ class TopBalanceRunner:
         if battery is None or cells < 1:
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="pack_unknown")
         capacity = battery.value("/InstalledCapacity")
+        feed_in = self.coordinator.link.state.value(SETTINGS, "/Settings/CGwacs/OvervoltageFeedIn")
         return TopBalanceSettings(
             cells=cells,
             preset=self.preset,
-            target_cell_v=self.target_cell_v,
+            target_cell_v=self.cell_target_v,
+            dc_coupled_feed_in=feed_in == 1,
             max_current_a=self.max_current_a,
             bleed_current_a=self.bleed_current_a,
             capacity_ah=capacity if isinstance(capacity, float) and capacity > 0 else None,

@@ -177,6 +177,8 @@ _SETTINGS: dict[str, ValueSpec] = {
     "/Settings/SystemSetup/MaxChargeCurrent": ValueSpec(ValueKind.INT, -1, 10_000),
     "/Settings/SystemSetup/MaxChargeVoltage": ValueSpec(ValueKind.FLOAT, 0.0, 80.0),
     "/Settings/SystemSetup/BmsInstance": ValueSpec(ValueKind.INT, -255, 100_000),
+    # On: MPPTs feed excess power in and ignore the charge current limit (only CVL holds).
+    "/Settings/CGwacs/OvervoltageFeedIn": ValueSpec(ValueKind.INT, 0, 1),
 }
 
 _BATTERY: dict[str, ValueSpec] = {
