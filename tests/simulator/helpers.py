@@ -15,8 +15,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 PORTAL = "02fc00000001"
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll ``condition`` every 10 ms; fail the test after ``timeout`` seconds."""
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` every 10 ms; fail after ``timeout`` s (generous: CI may be busy)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
@@ -112,7 +112,7 @@ class Observer:
         """Distinct topics received."""
         return {m.topic for m in self.messages}
 
-    async def wait_topic(self, topic: str, count: int = 1, timeout: float = 3.0) -> Received:
+    async def wait_topic(self, topic: str, count: int = 1, timeout: float = 10.0) -> Received:
         """Wait until ``count`` messages arrived on ``topic``; return the last."""
         await wait_until(lambda: len(self.on(topic)) >= count, timeout)
         return self.on(topic)[-1]

@@ -105,7 +105,9 @@ async def test_stop_announces_disconnected(make_evse: EvseFactory, evse_observer
 
 async def test_status_topics_and_units(make_evse: EvseFactory, evse_observer: Observer) -> None:
     sim = await make_evse(ev=EvModel(soc=50, target_soc=80), status_interval=0.2)
+    # The status topics come one by one: wait for each one read here.
     await evse_observer.wait_topic(f"{BASE}/state")
+    await evse_observer.wait_topic(f"{BASE}/vehicle")
     assert evse_observer.last(f"{BASE}/state").payload == b"1"  # nothing plugged in
     assert evse_observer.last(f"{BASE}/vehicle").payload == b"0"
 
