@@ -287,6 +287,7 @@ async def test_stop_leaves_nothing_behind(make_sim: SimFactory, observer: Observ
     await sim.stop()
     assert sim.plugin.alive is False
     assert sim.connected is False
+    await observer.quiet(0.3)  # let what was sent before stop() arrive
     observer.clear()
     await observer.quiet(0.25)  # no heartbeat, no UpdateIndex ticks any more
     assert observer.messages == []
