@@ -264,3 +264,48 @@ async def test_report_service(
     assert advice["charge"]["cells"] == [7]
     assert advice["charge"]["voltage"] == 3.6  # HVC 3.65 V minus the margin
     assert advice["drain"]["cell"] != 7
+
+
+async def select_mode(hass: HomeAssistant, option: str) -> None:
+    await hass.services.async_call(
+        "select", "select_option", {ATTR_ENTITY_ID: MODE, "option": option}, blocking=True
+    )
+
+
+async def test_hold_at_soc_through_the_virtual_bms(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+) -> None:
+    """Charge current 0 A from the target on, back when SoC falls below the band; no flash."""
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {ATTR_ENTITY_ID: "number.victron_gx_hold_state_of_charge", "value": 80},
+        blocking=True,
+    )
+    venus = init_integration.runtime_data.venus
+
+    async def soc(value: float) -> None:
+        simulator.set_value("battery", 512, "/Soc", value)
+        await wait_until(lambda: venus.battery().value("/Soc") == value)
+        await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+
+    await soc(70.0)
+    await select_mode(hass, "hold_at_soc")
+    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await wait_until(lambda: (virtual(simulator, "/Info/MaxChargeCurrent") or 0) > 0)
+    await soc(81.0)
+    await wait_until(lambda: virtual(simulator, "/Info/MaxChargeCurrent") == 0)
+    await soc(79.0)  # inside the band: still holding
+    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    assert virtual(simulator, "/Info/MaxChargeCurrent") == 0
+    await soc(76.0)
+    await wait_until(lambda: (virtual(simulator, "/Info/MaxChargeCurrent") or 0) > 0)
+    assert virtual(simulator, "/Io/AllowToCharge") == 1
+    writes = simulator.settings_writes
+    await select_mode(hass, "follow_bms")
+    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    assert init_integration.runtime_data.top_balance.hold is None
+    assert simulator.settings_writes == writes  # holding never touched the GX's flash

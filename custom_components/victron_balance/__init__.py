@@ -9,14 +9,20 @@ from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    ServiceValidationError,
+)
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .broker import async_create_session
 from .charge_control import ChargeControl, async_return_to_follow_bms
-from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
+from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
+from .logic.dvcc_limits import ChargeMode
 from .logic.keepalive import DEFAULT_INTERVAL
 from .services import async_setup_services
 from .top_balance import TopBalanceRunner
@@ -103,6 +109,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         raise
 
     await top_balance.async_load()
+    if charge.settings.mode is ChargeMode.HOLD_AT_SOC:
+        try:
+            await top_balance.async_start_hold()
+        except ServiceValidationError as err:
+            LOGGER.warning("Hold at SoC not resumed: %s", err)
 
     async def close_on_stop(_event: Event) -> None:
         await entry.runtime_data.close("home_assistant_stop")

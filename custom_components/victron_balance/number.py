@@ -12,7 +12,12 @@ from homeassistant.components.number import (
     NumberEntityDescription,
     NumberMode,
 )
-from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfElectricPotential
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -80,6 +85,18 @@ class TopBalanceNumberDescription(NumberEntityDescription):
 
 
 TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
+    TopBalanceNumberDescription(
+        key="hold_soc",
+        translation_key="hold_soc",
+        device_class=NumberDeviceClass.BATTERY,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=PERCENTAGE,
+        native_step=1,
+        mode=NumberMode.BOX,
+        value_fn=lambda runner: runner.hold_target_pct,
+        range_fn=lambda _runner: (10.0, 100.0),
+        set_value_fn=lambda runner, value: runner.async_set_parameters(hold_target_pct=value),
+    ),
     TopBalanceNumberDescription(
         key="top_balance_target_voltage",
         translation_key="top_balance_target_voltage",

@@ -54,7 +54,10 @@ class ChargeModeSelect(VenusEntity, SelectEntity):
         runner = self.coordinator.config_entry.runtime_data.top_balance
         if mode is ChargeMode.TOP_BALANCE:
             await runner.async_start()  # refuses (translated) without DVCC or cells
+        elif mode is ChargeMode.HOLD_AT_SOC:
+            await runner.async_start_hold()
         else:
             await runner.async_stop()
+            await runner.async_stop_hold()
         await self.control.async_update(mode=mode)
         self.async_write_ha_state()

@@ -24,6 +24,7 @@ from homeassistant.helpers.storage import Store
 
 from .const import CONF_CHEMISTRY, DEFAULT_CHEMISTRY, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator
+from .logic.soc_hold import SocHold
 from .logic.top_balance.chemistry import PRESETS, ChemistryPreset
 from .logic.top_balance.controller import (
     Decision,
@@ -83,6 +84,9 @@ class TopBalanceRunner:
         self._last_persist = 0.0
         self.published = 0
         self.on_finished: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self.hold: SocHold | None = None
+        self.hold_target_pct = 80.0
+        self._hold_started = 0.0
 
     # ----------------------------------------------------------------- lifecycle
     async def async_load(self) -> None:
@@ -93,6 +97,7 @@ class TopBalanceRunner:
         self.target_cell_v = None if target is None else float(target)
         self.max_current_a = float(params.get("max_current_a", self.max_current_a))
         self.bleed_current_a = float(params.get("bleed_current_a", self.bleed_current_a))
+        self.hold_target_pct = float(params.get("hold_target_pct", self.hold_target_pct))
         self.reports = []
         for data in stored.get("reports", []):
             try:
@@ -125,6 +130,9 @@ class TopBalanceRunner:
             self._record_report()
             await self._publish(self.decision)
             await self._persist()
+        if self.hold is not None:
+            self.hold = None
+            await self._publish_safe()
         self._stop_ticking()
 
     # ------------------------------------------------------------------- control
@@ -167,8 +175,13 @@ class TopBalanceRunner:
         target_cell_v: float | None = None,
         max_current_a: float | None = None,
         bleed_current_a: float | None = None,
+        hold_target_pct: float | None = None,
     ) -> None:
         """Store new parameters (checked by the caller); they apply to the next run."""
+        if hold_target_pct is not None:
+            self.hold_target_pct = hold_target_pct
+            if self.hold is not None:
+                self.hold.target_pct = hold_target_pct
         if target_cell_v is not None:
             self.target_cell_v = target_cell_v
         if max_current_a is not None:
@@ -181,6 +194,35 @@ class TopBalanceRunner:
         """Begin a run; refuses (translated) when DVCC is off or the pack is unknown."""
         if self.active:
             return
+        settings = self._checked_settings()
+        self.hold = None
+        self.coordinator.exclude_instances = frozenset({self.instance})
+        self.decision = self.controller.start(time.time(), settings)
+        self._safe_until = None
+        await self._persist()
+        self._start_ticking()
+
+    async def async_start_hold(self) -> None:
+        """Hold at SoC through the virtual BMS (charge current 0 A from the target on)."""
+        self._checked_settings()
+        if self.active:
+            await self.async_stop()
+        if self.hold is None:
+            self.hold = SocHold(self.hold_target_pct)
+            self._hold_started = time.time()
+        self.coordinator.exclude_instances = frozenset({self.instance})
+        self._safe_until = None
+        self._start_ticking()
+
+    async def async_stop_hold(self) -> None:
+        """Stop holding: normal limits on the wire until the driver times out."""
+        if self.hold is None:
+            return
+        self.hold = None
+        self._safe_until = time.time() + SAFE_TAIL_S
+        await self._publish_safe()
+
+    def _checked_settings(self) -> TopBalanceSettings:
         settings = self.settings()
         if dvcc_enabled(self.coordinator.link.state) is not True:
             ir.async_create_issue(
@@ -193,11 +235,7 @@ class TopBalanceRunner:
                 translation_placeholders={"portal_id": self.coordinator.portal_id},
             )
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="dvcc_required")
-        self.coordinator.exclude_instances = frozenset({self.instance})
-        self.decision = self.controller.start(time.time(), settings)
-        self._safe_until = None
-        await self._persist()
-        self._start_ticking()
+        return settings
 
     async def async_stop(self) -> None:
         """The user stops the run: safe limits at once."""
@@ -251,29 +289,57 @@ class TopBalanceRunner:
         now = time.time()
         if self.active:
             self.decision = self.controller.step(self.measurements(now))
-            self._check_driver(now)
+            if not self._driver_in_use(now, self.controller.started_s or now):
+                self.decision = self.controller.abort("virtual_bms_missing", now)
             if self.controller.state in FINISHED:
                 self._finish(now)
+        elif self.hold is not None:
+            await self._hold_tick(now)
+            return
         elif self._safe_until is not None and now >= self._safe_until:
             self._safe_until = None
             self._stop_ticking()
             await self._persist()
             return
+        elif self._safe_until is not None and self.decision is None:
+            await self._publish_safe()
         if self.decision is not None:
             await self._publish(self.decision)
         if now - self._last_persist >= PERSIST_EVERY_S:
             await self._persist()
         self.coordinator.async_update_listeners()
 
-    def _check_driver(self, now: float) -> None:
-        started = self.controller.started_s or now
-        if now - started < DRIVER_GRACE_S:
+    async def _hold_tick(self, now: float) -> None:
+        hold = self.hold
+        if hold is None:
             return
+        if not self._driver_in_use(now, self._hold_started):
+            self.hold = None
+            self._safe_until = now + SAFE_TAIL_S
+            return
+        battery = self.coordinator.battery()
+        soc = None if battery is None else _float(battery.value("/Soc"))
+        allowed = hold.charge_allowed(soc)
+        try:
+            settings = self.settings()
+        except ServiceValidationError:
+            return  # the pack is unknown right now: nothing sensible to announce
+        await self._publish_limits(
+            settings.normal_cvl_v,
+            settings.normal_ccl_a if allowed else 0.0,
+            self.coordinator.link.alive,
+        )
+        self.coordinator.async_update_listeners()
+
+    def _driver_in_use(self, now: float, started: float) -> bool:
+        """After a grace period the driver must run and be DVCC's BMS; else a repair."""
+        if now - started < DRIVER_GRACE_S:
+            return True
         status = virtual_bms_status(self.coordinator.link.state, self.instance)
         issue_id = f"virtual_bms_missing_{self.coordinator.config_entry.entry_id}"
         if status.active:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
+            return True
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -283,7 +349,7 @@ class TopBalanceRunner:
             translation_key="virtual_bms_missing",
             translation_placeholders={"topic": self.topic, "instance": str(self.instance)},
         )
-        self.decision = self.controller.abort("virtual_bms_missing", now)
+        return False
 
     def _finish(self, now: float) -> None:
         self._record_report()
@@ -300,14 +366,25 @@ class TopBalanceRunner:
             self.reports = [*self.reports, report][-MAX_REPORTS:]
 
     async def _publish(self, decision: Decision) -> None:
+        await self._publish_limits(decision.cvl_v, decision.ccl_a, decision.allow_to_charge)
+
+    async def _publish_safe(self) -> None:
+        """Normal limits for this pack (never an elevated voltage)."""
+        try:
+            settings = self.settings()
+        except ServiceValidationError:
+            return
+        await self._publish_limits(settings.normal_cvl_v, settings.normal_ccl_a, True)
+
+    async def _publish_limits(self, cvl: float, ccl: float, allow_to_charge: bool) -> None:
         battery = self.coordinator.battery()
         if battery is None:
             return
         limits = VirtualLimits(
-            max_charge_voltage=decision.cvl_v,
-            max_charge_current=decision.ccl_a,
+            max_charge_voltage=cvl,
+            max_charge_current=ccl,
             max_discharge_current=MAX_DISCHARGE_A,
-            allow_to_charge=decision.allow_to_charge,
+            allow_to_charge=allow_to_charge,
         )
         document = build_battery_json(battery, limits)
         if not is_complete(document):
@@ -327,6 +404,7 @@ class TopBalanceRunner:
                     "target_cell_v": self.target_cell_v,
                     "max_current_a": self.max_current_a,
                     "bleed_current_a": self.bleed_current_a,
+                    "hold_target_pct": self.hold_target_pct,
                 },
                 "controller": self.controller.to_dict(),
                 "reports": [report.to_dict() for report in self.reports],

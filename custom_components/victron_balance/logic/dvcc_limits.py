@@ -28,6 +28,7 @@ class ChargeMode(StrEnum):
     FOLLOW_BMS = "follow_bms"  # no user limits: the BMS decides
     LIMITED = "limited"  # DVCC user limits from the charge limit numbers
     TOP_BALANCE = "top_balance"  # our virtual BMS steers; user limits stay out of its way
+    HOLD_AT_SOC = "hold_at_soc"  # the virtual BMS stops charging at a state of charge
 
 
 @dataclass(frozen=True, slots=True)
