@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -13,10 +15,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import DOMAIN
 from custom_components.victron_balance.logic.dvcc_limits import ChargeMode
-from custom_components.victron_balance.logic.venus_topics import SETTINGS
+from custom_components.victron_balance.logic.venus_topics import SETTINGS, ServiceKey
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
-from simulator import VenusSimulator
-from tests.helpers import advance, wait_until
+from simulator import BatteryConfig, VenusSimulator
+from simulator.chargers import MultiPlusConfig
+from simulator.plant import PlantConfig
+from tests.broker import MosquittoBroker
+from tests.helpers import PORTAL_ID, advance, settle, wait_until
 
 MODE = "select.victron_gx_charge_mode"
 CURRENT = "number.victron_gx_charge_current_limit"
@@ -217,3 +222,62 @@ async def test_set_charge_limits_needs_a_loaded_entry(
             blocking=True,
         )
     assert raised.value.translation_key == "entry_not_loaded"
+
+
+@pytest.fixture
+def plant_simulator_config() -> PlantConfig:
+    """A MultiPlus behind DVCC, so the limit shows on vebus/.../Link/ChargeCurrent."""
+    return PlantConfig(multiplus=MultiPlusConfig())
+
+
+@pytest.fixture
+async def plant_simulator(
+    mqtt_broker: MosquittoBroker, plant_simulator_config: PlantConfig
+) -> AsyncIterator[VenusSimulator]:
+    sim = VenusSimulator(
+        mqtt_broker.host,
+        mqtt_broker.port,
+        portal_id=PORTAL_ID,
+        battery=BatteryConfig(instance=512, cells=16),
+        plant=plant_simulator_config,
+        seed=1,
+    )
+    await sim.start()
+    sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
+    await settle(None, quiet=0.05)
+    yield sim
+    await sim.stop()
+
+
+async def test_the_charger_is_checked_to_follow_the_limit(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    plant_simulator: VenusSimulator,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The effective limit shows only on the charger (Link/ChargeCurrent): verify it there."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    link = config_entry.runtime_data.link
+    await set_number(hass, CURRENT, 20)
+    await select_mode(hass, "limited")
+    await advance(hass, freezer, 20, activity=lambda: link.state.messages)
+    await wait_until(
+        lambda: hass.states.get("sensor.victron_gx_charger_current_limit").state == "20.0"
+    )
+    issue_id = f"charger_not_following_{config_entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    # A charger that ignores the limit (reported above it) raises a repair.
+    control = config_entry.runtime_data.charge
+    vebus = ServiceKey("vebus", link.state.instances("vebus")[0])
+    link.state.services[vebus]["/Link/ChargeCurrent"] = 70.0
+    control.verify_charger_follows()
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders == {"limit": "20", "handed": "70.0"}
+    link.state.services[vebus]["/Link/ChargeCurrent"] = 20.0
+    control.verify_charger_follows()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    await hass.config_entries.async_unload(config_entry.entry_id)

@@ -29,11 +29,13 @@ from .logic.dvcc_limits import (
     dvcc_target,
 )
 from .logic.top_balance.chemistry import PRESETS
-from .logic.venus_state import dvcc_enabled
+from .logic.venus_state import charger_current_limit, dvcc_enabled
 from .logic.venus_topics import SETTINGS
 from .transport.mqtt_session import SessionError
 
 STORAGE_VERSION = 1
+VERIFY_AFTER_S = 15.0  # systemcalc hands a new limit to the chargers within 1.3-2.3 s
+FOLLOW_TOLERANCE_A = 0.5
 DEFAULT_CURRENT_MAX_A = 200
 
 
@@ -79,6 +81,7 @@ class ChargeControl:
         self._retry: CALLBACK_TYPE | None = None
         self._last_error: str | None = None
         self._ready = False  # link alive and pack known at the last look
+        self._verify: CALLBACK_TYPE | None = None
 
     @callback
     def async_on_venus_update(self) -> None:
@@ -107,6 +110,9 @@ class ChargeControl:
         if self._retry is not None:
             self._retry()
             self._retry = None
+        if self._verify is not None:
+            self._verify()
+            self._verify = None
 
     @property
     def repair_issue_id(self) -> str:
@@ -198,6 +204,53 @@ class ChargeControl:
                 ) from err
             self.budget.record(path, self.hass.loop.time())
             LOGGER.info("Set %s to %s (confirmed %s)", path, value, echoed)
+            if path == MAX_CHARGE_CURRENT_PATH and target.max_charge_current >= 0:
+                self._schedule_verification()
+
+    @property
+    def follow_issue_id(self) -> str:
+        """One "charger does not follow" repair issue per entry."""
+        return f"charger_not_following_{self.coordinator.config_entry.entry_id}"
+
+    def _schedule_verification(self) -> None:
+        """DVCC applies a new limit to the chargers within seconds; check that it did."""
+        if self._verify is not None:
+            self._verify()
+
+        @callback
+        def verify(_now: Any) -> None:
+            self._verify = None
+            self.verify_charger_follows()
+
+        self._verify = async_call_later(self.hass, VERIFY_AFTER_S, verify)
+
+    @callback
+    def verify_charger_follows(self) -> None:
+        """The charger's Link/ChargeCurrent must not exceed our limit (if a charger exists)."""
+        target = self.target()
+        handed = charger_current_limit(self.coordinator.link.state)
+        if target is None or target.max_charge_current < 0 or handed is None:
+            return
+        if handed > target.max_charge_current + FOLLOW_TOLERANCE_A:
+            LOGGER.warning(
+                "The charger got %.1f A although the limit is %d A",
+                handed,
+                target.max_charge_current,
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.follow_issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="charger_not_following",
+                translation_placeholders={
+                    "limit": str(target.max_charge_current),
+                    "handed": f"{handed:.1f}",
+                },
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, self.follow_issue_id)
 
     def _schedule_retry(self, delay: float) -> None:
         if self._retry is not None:
