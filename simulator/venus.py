@@ -144,6 +144,10 @@ class VenusSimulator:
 
     def _add_plant(self, config: PlantConfig, battery_instance: int) -> None:
         self.plant = PlantModel(config)
+        # The GX setting says what the plant does: MPPTs ignore CCL with DC feed-in on.
+        feed_in = self.store.item("settings", 0, "/Settings/CGwacs/OvervoltageFeedIn")
+        if feed_in is not None:
+            feed_in.value = 1 if config.dc_coupled_feed_in else 0
         if config.multiplus is not None:
             self.store.add_service(build_vebus_service(config.multiplus))
         if config.mppt is not None:
