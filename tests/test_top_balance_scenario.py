@@ -34,6 +34,8 @@ from simulator.profiles import constant
 from tests.broker import MosquittoBroker
 from tests.helpers import PORTAL_ID, advance, settle
 
+pytestmark = pytest.mark.scenario
+
 VIRTUAL = 100
 REAL = 512
 CELLS = 4
