@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -309,3 +310,36 @@ async def test_hold_at_soc_through_the_virtual_bms(
     await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
     assert init_integration.runtime_data.top_balance.hold is None
     assert simulator.settings_writes == writes  # holding never touched the GX's flash
+
+
+async def test_unreadable_stored_state_is_not_trusted(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    simulator: VenusSimulator,
+) -> None:
+    """Corrupt storage: no run is resumed, bad reports are skipped, control follows the BMS."""
+    entry_id = config_entry.entry_id
+    for name, data in (
+        (
+            "top_balance",
+            {
+                "params": {"max_current_a": 30.0},
+                "reports": [{"nonsense": True}],
+                "controller": {"state": "bulk", "settings": "broken"},
+            },
+        ),
+        ("charge_control", {"mode": "warp_speed", "current_a": "lots"}),
+    ):
+        key = f"{DOMAIN}.{entry_id}.{name}"
+        hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": data}
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    runner = config_entry.runtime_data.top_balance
+    assert not runner.active
+    assert runner.reports == []
+    assert runner.max_current_a == 30.0
+    assert hass.states.get(MODE).state == "follow_bms"
+    assert simulator.settings_writes == 0
+    await hass.config_entries.async_unload(config_entry.entry_id)
