@@ -306,14 +306,24 @@ async def test_options_flow(
     assert schema[battery_key].config["options"] == ["auto", "512"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_BATTERY_INSTANCE: "512", "chemistry": "calb_360", CONF_KEEPALIVE_INTERVAL: 20.0},
+        {
+            CONF_BATTERY_INSTANCE: "512",
+            "chemistry": "calb_360",
+            "virtual_bms_topic": " custom/vbms ",
+            "virtual_bms_instance": 101.0,
+            CONF_KEEPALIVE_INTERVAL: 20.0,
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options == {
         CONF_BATTERY_INSTANCE: "512",
         "chemistry": "calb_360",
+        "virtual_bms_topic": "custom/vbms",
+        "virtual_bms_instance": 101,
         CONF_KEEPALIVE_INTERVAL: 20,
     }
+    runner = init_integration.runtime_data.top_balance
+    assert (runner.topic, runner.instance) == ("custom/vbms", 101)
     # The chemistry sets the windows at once: CALB tops out at 3.60 V per cell.
     assert init_integration.runtime_data.charge.bounds().voltage_max_v == 57.6
     assert init_integration.runtime_data.top_balance.preset.key == "calb_360"

@@ -343,3 +343,40 @@ async def test_unreadable_stored_state_is_not_trusted(
     assert hass.states.get(MODE).state == "follow_bms"
     assert simulator.settings_writes == 0
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_virtual_bms_topic_and_instance_from_the_options(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    mqtt_broker: MosquittoBroker,
+    config_entry: MockConfigEntry,
+) -> None:
+    """A driver configured with another topic and instance is found and used."""
+    sim = VenusSimulator(
+        mqtt_broker.host,
+        mqtt_broker.port,
+        portal_id=PORTAL_ID,
+        battery=BatteryConfig(instance=512, cells=16),
+        mqtt_battery=MqttBatteryConfig(topic="custom/vbms", instance=101),
+        seed=1,
+    )
+    await sim.start()
+    try:
+        sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
+        sim.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", 101)
+        await settle(None, quiet=0.05)
+        config_entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(
+            config_entry, options={"virtual_bms_topic": "custom/vbms", "virtual_bms_instance": 101}
+        )
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+        await start(hass, config_entry)
+        await advance(hass, freezer, 35, activity=lambda: activity(config_entry))
+        runner = config_entry.runtime_data.top_balance
+        assert runner.active, runner.controller.abort_reason  # the driver was found in time
+        assert sim.get_value("battery", 101, "/Info/MaxChargeVoltage") is not None
+        assert config_entry.runtime_data.venus.battery_instance == 512
+        await hass.config_entries.async_unload(config_entry.entry_id)
+    finally:
+        await sim.stop()

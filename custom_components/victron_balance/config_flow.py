@@ -33,6 +33,8 @@ from .const import (
     CONF_PORTAL_ID,
     CONF_TLS,
     CONF_VERIFY_TLS,
+    CONF_VIRTUAL_BMS_INSTANCE,
+    CONF_VIRTUAL_BMS_TOPIC,
     DEFAULT_CHEMISTRY,
     DEFAULT_PORT,
     DISCOVERY_TIMEOUT,
@@ -44,6 +46,8 @@ from .const import (
 from .coordinator import VictronBalanceConfigEntry
 from .logic.keepalive import DEFAULT_INTERVAL
 from .logic.top_balance.chemistry import PRESETS
+from .logic.virtual_bms import DEFAULT_INSTANCE as VIRTUAL_BMS_INSTANCE
+from .logic.virtual_bms import DEFAULT_TOPIC as VIRTUAL_BMS_TOPIC
 from .transport.mqtt_session import CannotConnect, InvalidAuth
 from .transport.venus_link import NoPortalFound, discover_portal_id
 
@@ -209,6 +213,9 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                 data={
                     CONF_BATTERY_INSTANCE: user_input[CONF_BATTERY_INSTANCE],
                     CONF_CHEMISTRY: user_input[CONF_CHEMISTRY],
+                    CONF_VIRTUAL_BMS_TOPIC: user_input[CONF_VIRTUAL_BMS_TOPIC].strip()
+                    or VIRTUAL_BMS_TOPIC,
+                    CONF_VIRTUAL_BMS_INSTANCE: int(user_input[CONF_VIRTUAL_BMS_INSTANCE]),
                     CONF_KEEPALIVE_INTERVAL: int(user_input[CONF_KEEPALIVE_INTERVAL]),
                 }
             )
@@ -235,6 +242,16 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                         mode=SelectSelectorMode.DROPDOWN,
                         translation_key=CONF_CHEMISTRY,
                     )
+                ),
+                vol.Required(
+                    CONF_VIRTUAL_BMS_TOPIC,
+                    default=options.get(CONF_VIRTUAL_BMS_TOPIC, VIRTUAL_BMS_TOPIC),
+                ): TextSelector(),
+                vol.Required(
+                    CONF_VIRTUAL_BMS_INSTANCE,
+                    default=options.get(CONF_VIRTUAL_BMS_INSTANCE, VIRTUAL_BMS_INSTANCE),
+                ): NumberSelector(
+                    NumberSelectorConfig(min=0, max=1000, step=1, mode=NumberSelectorMode.BOX)
                 ),
                 vol.Required(
                     CONF_KEEPALIVE_INTERVAL,

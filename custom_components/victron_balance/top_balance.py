@@ -22,7 +22,14 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 
-from .const import CONF_CHEMISTRY, DEFAULT_CHEMISTRY, DOMAIN, LOGGER
+from .const import (
+    CONF_CHEMISTRY,
+    CONF_VIRTUAL_BMS_INSTANCE,
+    CONF_VIRTUAL_BMS_TOPIC,
+    DEFAULT_CHEMISTRY,
+    DOMAIN,
+    LOGGER,
+)
 from .coordinator import VenusCoordinator
 from .logic.soc_hold import SocHold
 from .logic.top_balance.chemistry import PRESETS, ChemistryPreset
@@ -71,8 +78,6 @@ class TopBalanceRunner:
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.top_balance"
         )
-        self.topic = DEFAULT_TOPIC
-        self.instance = DEFAULT_INSTANCE
         self.target_cell_v: float | None = None  # None: the chemistry's own target
         self.max_current_a = 70.0
         self.bleed_current_a = 1.0
@@ -136,6 +141,18 @@ class TopBalanceRunner:
         self._stop_ticking()
 
     # ------------------------------------------------------------------- control
+    @property
+    def topic(self) -> str:
+        """The dbus-mqtt-battery driver's JSON topic (options; the driver's default)."""
+        topic = self.coordinator.config_entry.options.get(CONF_VIRTUAL_BMS_TOPIC)
+        return topic if isinstance(topic, str) and topic else DEFAULT_TOPIC
+
+    @property
+    def instance(self) -> int:
+        """The driver's device instance on the GX (options; the driver's default)."""
+        instance = self.coordinator.config_entry.options.get(CONF_VIRTUAL_BMS_INSTANCE)
+        return int(instance) if isinstance(instance, int | float) else DEFAULT_INSTANCE
+
     @property
     def preset(self) -> ChemistryPreset:
         """The chemistry chosen in the options."""
