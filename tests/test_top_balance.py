@@ -380,3 +380,39 @@ async def test_virtual_bms_topic_and_instance_from_the_options(
         await hass.config_entries.async_unload(config_entry.entry_id)
     finally:
         await sim.stop()
+
+
+async def test_start_refused_while_the_pack_is_unknown(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    """No cells, no bounds: nothing is started and nothing is announced."""
+    simulator.remove_service("battery", 512)
+    await wait_until(
+        lambda: (
+            init_integration.runtime_data.venus.battery() is None
+            or not init_integration.runtime_data.venus.battery().present
+        )
+    )
+    with pytest.raises(ServiceValidationError) as raised:
+        await start(hass, init_integration)
+    assert raised.value.translation_key == "pack_unknown"
+    assert init_integration.runtime_data.top_balance.published == 0
+
+
+async def test_incomplete_pack_data_is_not_announced(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    """The driver rejects a JSON without voltage, power and SoC: do not send one."""
+    runner = init_integration.runtime_data.top_balance
+    battery = ServiceKey("battery", 512)
+    state = init_integration.runtime_data.link.state
+    await simulator.publish_raw(f"N/{PORTAL_ID}/battery/512/Soc", b'{"value": null}')
+    await wait_until(
+        lambda: "/Soc" in state.services[battery] and state.value(battery, "/Soc") is None
+    )
+    await runner._publish_limits(54.0, 10.0, True)
+    assert runner.published == 0
+    simulator.set_value("battery", 512, "/Soc", 60.0)
+    await wait_until(lambda: state.value(battery, "/Soc") == 60.0)
+    await runner._publish_limits(54.0, 10.0, True)
+    assert runner.published == 1

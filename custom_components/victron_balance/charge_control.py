@@ -26,6 +26,7 @@ from .logic.dvcc_limits import (
     DvccTarget,
     LimitBounds,
     WriteBudget,
+    charger_follows,
     dvcc_target,
 )
 from .logic.top_balance.chemistry import PRESETS
@@ -35,7 +36,6 @@ from .transport.mqtt_session import SessionError
 
 STORAGE_VERSION = 1
 VERIFY_AFTER_S = 15.0  # systemcalc hands a new limit to the chargers within 1.3-2.3 s
-FOLLOW_TOLERANCE_A = 0.5
 DEFAULT_CURRENT_MAX_A = 200
 
 
@@ -231,7 +231,7 @@ class ChargeControl:
         handed = charger_current_limit(self.coordinator.link.state)
         if target is None or target.max_charge_current < 0 or handed is None:
             return
-        if handed > target.max_charge_current + FOLLOW_TOLERANCE_A:
+        if not charger_follows(target.max_charge_current, handed):
             LOGGER.warning(
                 "The charger got %.1f A although the limit is %d A",
                 handed,

@@ -43,7 +43,6 @@ from .logic.top_balance.controller import (
 from .logic.top_balance.report import RunReport, report_from
 from .logic.venus_state import dvcc_enabled
 from .logic.venus_topics import SETTINGS
-from .logic.venus_values import BATTERY_ALARMS
 from .logic.virtual_bms import (
     DEFAULT_INSTANCE,
     DEFAULT_TOPIC,
@@ -280,10 +279,7 @@ class TopBalanceRunner:
         if battery is None or not battery.present:
             return Measurements(now_s, [], None, None, None, venus_alive=link.alive)
         cells = battery.cell_voltages()
-        alarm = any(
-            isinstance(level := battery.value(f"/Alarms/{name}"), int) and level >= 2
-            for name in BATTERY_ALARMS
-        )
+        alarm = battery.alarm_active()
         allowed = battery.value("/Io/AllowToCharge")
         return Measurements(
             now_s=now_s,
@@ -336,14 +332,13 @@ class TopBalanceRunner:
             return
         battery = self.coordinator.battery()
         soc = None if battery is None else _float(battery.value("/Soc"))
-        allowed = hold.charge_allowed(soc)
         try:
             settings = self.settings()
         except ServiceValidationError:
             return  # the pack is unknown right now: nothing sensible to announce
         await self._publish_limits(
             settings.normal_cvl_v,
-            settings.normal_ccl_a if allowed else 0.0,
+            hold.charge_current(soc, settings.normal_ccl_a),
             self.coordinator.link.alive,
         )
         self.coordinator.async_update_listeners()

@@ -59,3 +59,13 @@ def test_write_budget() -> None:
     assert budget.per_hour(100) == 3
     assert budget.per_hour(3601) == 2  # the first write is older than an hour
     assert budget.total == 3
+
+
+def test_charger_follow_check() -> None:
+    from custom_components.victron_balance.logic.dvcc_limits import charger_follows
+
+    assert charger_follows(20, 20.0)
+    assert charger_follows(20, 12.0)  # the BMS may allow less: still following
+    assert charger_follows(20, 20.5)  # rounding on the charger side
+    assert not charger_follows(20, 20.6)
+    assert not charger_follows(20, 70.0)

@@ -27,3 +27,10 @@ def test_unknown_soc_never_charges(soc: float | None) -> None:
 def test_bad_settings(target: float, band: float) -> None:
     with pytest.raises(ValueError, match="must be"):
         SocHold(target, band)
+
+
+def test_charge_current_announced() -> None:
+    hold = SocHold(80.0)
+    assert hold.charge_current(50.0, 70.0) == 70.0
+    assert hold.charge_current(80.0, 70.0) == 0.0
+    assert hold.charge_current(None, 70.0) == 0.0

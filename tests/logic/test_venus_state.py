@@ -172,3 +172,13 @@ def test_dvcc_and_phase_totals() -> None:
     feed(state, "/Ac/Grid/L3/Power", -40.5, service="system/0")
     assert phase_total(state, "/Ac/Grid") == 59.5
     assert state.value(SYSTEM, "/Ac/Grid/L2/Power") is None
+
+
+def test_alarm_levels() -> None:
+    state = VenusState(PORTAL)
+    feed(state, "/Alarms/CellImbalance", 1)  # a warning
+    battery = BatteryView(state, 512)
+    assert not battery.alarm_active()
+    assert battery.alarm_active(min_level=1)
+    feed(state, "/Alarms/HighTemperature", 2)  # an alarm
+    assert BatteryView(state, 512).alarm_active()

@@ -84,6 +84,14 @@ def dvcc_target(
     return DvccTarget(checked_current(current_a, bounds), checked_voltage(voltage_v, bounds))
 
 
+FOLLOW_TOLERANCE_A = 0.5
+
+
+def charger_follows(limit_a: int, handed_a: float, tolerance_a: float = FOLLOW_TOLERANCE_A) -> bool:
+    """Whether the charger's Link/ChargeCurrent respects our limit (it may be lower)."""
+    return handed_a <= limit_a + tolerance_a
+
+
 class WriteBudget:
     """Spaces out flash writes (per setting) and counts them."""
 

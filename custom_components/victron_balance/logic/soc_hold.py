@@ -35,3 +35,7 @@ class SocHold:
         elif soc_pct <= self.target_pct - self.hysteresis_pct:
             self.holding = False
         return not self.holding
+
+    def charge_current(self, soc_pct: float | None, normal_a: float) -> float:
+        """The charge current limit to announce: normal below the target, else 0 A."""
+        return normal_a if self.charge_allowed(soc_pct) else 0.0

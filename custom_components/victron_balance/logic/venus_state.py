@@ -11,6 +11,7 @@ from typing import Any
 
 from .venus_topics import SETTINGS, SYSTEM, ItemTopic, ServiceKey, TopicError, parse_notify_topic
 from .venus_values import (
+    BATTERY_ALARMS,
     CELL_BALANCE_PATH,
     CELL_VOLTAGE_PATH,
     MAX_CELLS,
@@ -234,6 +235,17 @@ class BatteryView:
         if cells:
             return max(cells, key=lambda cell: cell.voltage)
         return self._bms_extreme("/System/MaxCellVoltage", "/System/MaxVoltageCellId")
+
+    def alarm_active(self, min_level: int = 2) -> bool:
+        """Any BMS alarm at or above `min_level` (1 = warning, 2 = alarm).
+
+        A top balance stops on alarms, not warnings: an imbalanced pack raises a
+        cell-imbalance warning by the nature of the job.
+        """
+        return any(
+            isinstance(level := self.items.get(f"/Alarms/{name}"), int) and level >= min_level
+            for name in BATTERY_ALARMS
+        )
 
     def cell_delta_mv(self) -> float | None:
         """Spread between highest and lowest cell in millivolts."""
