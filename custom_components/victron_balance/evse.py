@@ -1,0 +1,515 @@
+"""The openEVSE charger: its push coordinator and the control loop.
+
+`EvseCoordinator` hands the station's readings to entities as they arrive.
+`EvseControl` holds the user's mode and thresholds (in a Store), turns them into
+one openEVSE claim every tick (fixed modes directly, PV surplus through the pure
+`PvSurplusController` fed from Venus), publishes the station as a Venus EV
+charger (seed 002) and adopts changes made in the Victron GUI/VRM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import ssl
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import (
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    ServiceValidationError,
+)
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .broker import async_create_session
+from .const import (
+    CONF_EV_CHARGER_INSTANCE,
+    CONF_EV_CHARGER_TOPIC,
+    CONF_EVSE_BASE_TOPIC,
+    CONF_EVSE_BROKER,
+    CONF_EVSE_IN_VENUS,
+    DOMAIN,
+    LOGGER,
+)
+from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
+from .logic.ev_charger_json import (
+    DEFAULT_INSTANCE as EV_CHARGER_INSTANCE,
+)
+from .logic.ev_charger_json import (
+    DEFAULT_TOPIC as EV_CHARGER_TOPIC,
+)
+from .logic.ev_charger_json import (
+    WRITABLE_PATHS,
+    ChargerView,
+    WritebackDetector,
+    build_json,
+)
+from .logic.evse_modes import (
+    EvseMode,
+    EvseSettings,
+    SettingsError,
+    Situation,
+    Target,
+    adopt_gui_change,
+    capped_current,
+    fixed_target,
+    venus_mode,
+    venus_set_current,
+)
+from .logic.log_limiter import RateLimitedLogger
+from .logic.openevse import ClaimRequest, EvseReadings, claim_matches
+from .logic.pv_surplus import PvSurplusController, SurplusDecision, SurplusInputs, SurplusSettings
+from .logic.venus_state import VenusState, phase_total
+from .logic.venus_topics import SYSTEM, ServiceKey
+from .transport.mqtt_session import (
+    CannotConnect,
+    InvalidAuth,
+    MqttSession,
+    SessionError,
+    TaskFactory,
+)
+from .transport.openevse_link import OpenEvseLink
+
+STORAGE_VERSION = 1
+TICK = timedelta(seconds=1)
+# A claim the station does not show is sent again after 5 s, then 10, 20... up to 60 s.
+CLAIM_RESEND_MIN_S = 5.0
+CLAIM_RESEND_MAX_S = 60.0
+VENUS_PUBLISH_S = 10.0  # the driver exits after 60 s without a JSON
+
+
+class EvseCoordinator(DataUpdateCoordinator[EvseReadings]):
+    """Pushes the station's readings to entities as they arrive (no polling)."""
+
+    config_entry: VictronBalanceConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: VictronBalanceConfigEntry, link: OpenEvseLink
+    ) -> None:
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"openEVSE {link.base_topic}",
+            update_interval=None,
+        )
+        self.link = link
+        self._flush: asyncio.Handle | None = None
+        self._was_online = False
+        link.add_listener(self._on_link_change)
+
+    async def _async_update_data(self) -> EvseReadings:
+        if not self.link.online:
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="evse_offline")
+        return self.link.readings
+
+    @callback
+    def _on_link_change(self) -> None:
+        online = self.link.online
+        if online and self._flush is None:
+            self._flush = self.hass.loop.call_soon(self._publish)
+        elif not online and self._was_online:
+            if self._flush is not None:
+                self._flush.cancel()
+                self._flush = None
+            self.last_update_success = False
+            self.async_update_listeners()
+        self._was_online = online
+
+    @callback
+    def _publish(self) -> None:
+        self._flush = None
+        if self.link.online:
+            self.async_set_updated_data(self.link.readings)
+
+
+def surplus_settings(settings: EvseSettings) -> SurplusSettings:
+    """The PV controller's settings from the user's numbers."""
+    return SurplusSettings(
+        min_current_a=float(settings.pv_min_current_a),
+        max_current_a=float(min(settings.pv_max_current_a, settings.max_current_a)),
+        battery_lower_soc=settings.battery_lower_soc,
+        battery_upper_soc=settings.battery_upper_soc,
+        priority_soc=min(settings.priority_soc, settings.battery_upper_soc),
+    )
+
+
+def _float(value: Any) -> float | None:
+    return value if isinstance(value, float) else None
+
+
+def surplus_inputs(
+    now: float, state: VenusState, readings: EvseReadings, battery_soc: float | None
+) -> SurplusInputs:
+    """What the PV controller sees of the system at `now`."""
+    dc_pv = _float(state.value(SYSTEM, "/Dc/Pv/Power"))
+    ac_pv = [phase_total(state, "/Ac/PvOnGrid"), phase_total(state, "/Ac/PvOnOutput")]
+    known = [p for p in (dc_pv, *ac_pv) if p is not None]
+    return SurplusInputs(
+        now=now,
+        pv_power_w=sum(known) if known else None,
+        grid_power_w=phase_total(state, "/Ac/Grid"),
+        battery_power_w=_float(state.value(SYSTEM, "/Dc/Battery/Power")),
+        battery_soc=battery_soc,
+        consumption_w=phase_total(state, "/Ac/Consumption"),
+        ev_power_w=readings.power_w,
+        ev_connected=readings.plugged_in,
+    )
+
+
+class EvseControl:
+    """Turns the user's EVSE mode into claims, and shows the station in Venus."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        venus: VenusCoordinator,
+        coordinator: EvseCoordinator,
+        own_session: MqttSession | None,
+    ) -> None:
+        self.hass = hass
+        self.venus = venus
+        self.coordinator = coordinator
+        self.link = coordinator.link
+        self.own_session = own_session  # None: the station shares the Venus broker
+        entry = venus.config_entry
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.evse"
+        )
+        self.settings = EvseSettings()
+        self.surplus = PvSurplusController(surplus_settings(self.settings))
+        self.target: Target | None = None
+        self.decision: SurplusDecision | None = None
+        self.claims_sent = 0
+        self.gui_changes = 0
+        self._sent: ClaimRequest | None = None
+        self._sent_at: float | None = None
+        self._resend_after = CLAIM_RESEND_MIN_S
+        self._writeback = WritebackDetector()
+        self._seen_venus: dict[str, Any] = {}
+        self._venus_json: dict[str, Any] | None = None
+        self._venus_published_at: float | None = None
+        self._errors = RateLimitedLogger(LOGGER)
+        self._unsubscribers: list[CALLBACK_TYPE] = []
+        self._busy = False
+
+    # --- lifecycle --------------------------------------------------------------
+
+    async def async_load(self) -> None:
+        """Restore the user's settings; unreadable ones fall back to Off."""
+        stored = await self._store.async_load()
+        if stored:
+            try:
+                self.settings = EvseSettings.from_dict(stored)
+            except (KeyError, TypeError, ValueError) as err:
+                LOGGER.warning("Stored EVSE settings unreadable (%s); mode Off", err)
+        self.surplus.update_settings(surplus_settings(self.settings))
+
+    @callback
+    def async_start(self) -> None:
+        """Tick once a second and listen for Victron GUI changes."""
+        entry = self.venus.config_entry
+        self._unsubscribers = [
+            async_track_time_interval(
+                self.hass, self._on_tick, TICK, name="victron_balance evse", cancel_on_shutdown=True
+            ),
+            self.venus.link.add_update_listener(lambda _update: self._check_gui_changes()),
+        ]
+        entry.async_create_background_task(self.hass, self.async_tick(), "victron_balance evse")
+
+    async def async_shutdown(self) -> None:
+        """Stop the loop and hand the station back (release our claim)."""
+        for unsubscribe in self._unsubscribers:
+            unsubscribe()
+        self._unsubscribers = []
+        if self._sent is not None and self.link.online:
+            try:
+                await self.link.release()
+                LOGGER.info("openEVSE %s handed back (claim released)", self.link.base_topic)
+            except SessionError as err:
+                LOGGER.warning("Could not release the openEVSE claim: %s", err)
+        self._sent = None
+        await self.link.close()
+        if self.own_session is not None:
+            await self.own_session.close()
+
+    # --- settings ---------------------------------------------------------------
+
+    async def async_update(self, **changes: Any) -> None:
+        """Change settings (validated here) and act on them at once."""
+        try:
+            settings = self.settings.with_changes(**changes)
+        except SettingsError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=err.key,
+                translation_placeholders={"error": str(err)},
+            ) from err
+        await self._apply_settings(settings)
+
+    async def _apply_settings(self, settings: EvseSettings) -> None:
+        if settings.mode is not self.settings.mode:
+            self.surplus.reset()
+        self.settings = settings
+        self.surplus.update_settings(surplus_settings(settings))
+        await self._store.async_save(settings.to_dict())
+        await self.async_tick()
+        self.coordinator.async_update_listeners()
+
+    # --- the loop ---------------------------------------------------------------
+
+    @callback
+    def _on_tick(self, _now: Any) -> None:
+        if not self._busy:
+            self.venus.config_entry.async_create_background_task(
+                self.hass, self.async_tick(), "victron_balance evse tick"
+            )
+
+    def situation(self) -> Situation:
+        """What the loop knows now."""
+        return Situation(
+            evse_online=self.link.online,
+            venus_alive=self.venus.link.alive,
+            station_max_current_a=self.link.readings.max_current_a,
+        )
+
+    def compute_target(self, now: float) -> Target:
+        """The claim to hold now, and why."""
+        situation = self.situation()
+        fixed = fixed_target(self.settings, situation)
+        if fixed is not None:
+            self.decision = None
+            return fixed
+        battery = self.venus.battery()
+        soc = _float(self.venus.link.state.value(SYSTEM, "/Dc/Battery/Soc"))
+        if soc is None and battery is not None:
+            soc = _float(battery.value("/Soc"))
+        inputs = surplus_inputs(now, self.venus.link.state, self.link.readings, soc)
+        decision = self.surplus.update(inputs)
+        self.decision = decision
+        if decision.current_a <= 0 or not math.isfinite(decision.current_a):
+            return Target(ClaimRequest(None), decision.reason)
+        current = capped_current(decision.current_a, self.settings, situation)
+        return Target(ClaimRequest(current), decision.reason)
+
+    async def async_tick(self) -> None:
+        """One control step: decide, claim, show in Venus."""
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            now = self.hass.loop.time()
+            target = self.compute_target(now)
+            changed = target != self.target
+            self.target = target
+            await self._claim(target, now)
+            await self._publish_to_venus(now)
+            if changed:
+                self.coordinator.async_update_listeners()
+        finally:
+            self._busy = False
+
+    async def _claim(self, target: Target, now: float) -> None:
+        request = target.claim
+        if request is None:
+            # Offline: nothing to send. It may come back without our claim (a power
+            # cut, or auto-release), so send it again as soon as it is online.
+            self._sent = None
+            return
+        in_force = claim_matches(request, self.link.readings.claim)
+        if request == self._sent:
+            if in_force:
+                self._resend_after = CLAIM_RESEND_MIN_S
+                return
+            if self._sent_at is not None and now - self._sent_at < self._resend_after:
+                return
+            # Not shown by the station (lost, or it restarted): again, backing off.
+            self._resend_after = min(self._resend_after * 2, CLAIM_RESEND_MAX_S)
+        else:
+            self._resend_after = CLAIM_RESEND_MIN_S
+        try:
+            await self.link.claim(request)
+        except SessionError as err:
+            self._errors.warning("claim", f"openEVSE claim not sent: {err}")
+            return
+        if request != self._sent:
+            LOGGER.info(
+                "openEVSE %s: %s (%s)",
+                self.link.base_topic,
+                "pause" if request.current_a is None else f"{request.current_a} A",
+                target.reason,
+            )
+        self._sent = request
+        self._sent_at = now
+        self.claims_sent += 1
+
+    # --- the EVSE inside Venus --------------------------------------------------
+
+    @property
+    def venus_enabled(self) -> bool:
+        """Publish the station as a Venus EV charger (dbus-mqtt-ev-charger)."""
+        return bool(self.venus.config_entry.options.get(CONF_EVSE_IN_VENUS, True))
+
+    @property
+    def venus_topic(self) -> str:
+        """The driver's JSON topic."""
+        options = self.venus.config_entry.options
+        return str(options.get(CONF_EV_CHARGER_TOPIC, EV_CHARGER_TOPIC))
+
+    @property
+    def venus_instance(self) -> int:
+        """The driver's device instance."""
+        options = self.venus.config_entry.options
+        return int(options.get(CONF_EV_CHARGER_INSTANCE, EV_CHARGER_INSTANCE))
+
+    def venus_view(self) -> ChargerView:
+        """Our controls as the Victron GUI should show them."""
+        target = self.target
+        claim = None if target is None else target.claim
+        settings = self.settings
+        return ChargerView(
+            mode=venus_mode(settings.mode),
+            start_stop=settings.charging_enabled and settings.mode is not EvseMode.OFF,
+            set_current_a=venus_set_current(settings, claim),
+            max_current_a=settings.max_current_a,
+            pause_reason=None if target is None else target.reason,
+        )
+
+    async def _publish_to_venus(self, now: float) -> None:
+        if not self.venus_enabled or not self.link.online:
+            return  # no JSON: the driver's service vanishes after 60 s, as it should
+        data = build_json(self.link.readings, self.venus_view(), None)
+        due = self._venus_published_at is None or now - self._venus_published_at >= VENUS_PUBLISH_S
+        if data == self._venus_json and not due:
+            return
+        try:
+            await self.venus.link.session.publish(self.venus_topic, json.dumps(data))
+        except SessionError as err:
+            self._errors.warning("venus_json", f"EV charger JSON not published: {err}")
+            return
+        self._venus_json = data
+        self._venus_published_at = now
+        key = ServiceKey("evcharger", self.venus_instance)
+        state = self.venus.link.state
+        shown = {path: state.value(key, path) for path in WRITABLE_PATHS} if state.has(key) else {}
+        self._writeback.published(now, data, shown)
+
+    @callback
+    def _check_gui_changes(self) -> None:
+        """Adopt SetCurrent/StartStop/Mode values someone set in the Victron GUI."""
+        if not self.venus_enabled:
+            return
+        key = ServiceKey("evcharger", self.venus_instance)
+        state = self.venus.link.state
+        if not state.has(key):
+            self._seen_venus.clear()
+            return
+        now = self.hass.loop.time()
+        settings = self.settings
+        for path in WRITABLE_PATHS:
+            value = state.value(key, path)
+            if value == self._seen_venus.get(path):
+                continue  # only look at values that just changed
+            self._seen_venus[path] = value
+            change = self._writeback.adopt(now, path, value)
+            if change is None:
+                continue
+            LOGGER.info("Victron GUI set %s to %s; adopting it", change.path, change.value)
+            self.gui_changes += 1
+            settings = adopt_gui_change(settings, change.path, change.value)
+        if settings != self.settings:
+            self.venus.config_entry.async_create_background_task(
+                self.hass, self._apply_settings(settings), "victron_balance evse gui change"
+            )
+
+    # --- diagnostics ------------------------------------------------------------
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The control state for the diagnostics download."""
+        target = self.target
+        return {
+            "base_topic": self.link.base_topic,
+            "online": self.link.online,
+            "separate_broker": self.own_session is not None,
+            "settings": self.settings.to_dict(),
+            "target": None
+            if target is None
+            else {
+                "current_a": None if target.claim is None else target.claim.current_a,
+                "claim": target.claim is not None,
+                "reason": target.reason,
+            },
+            "surplus": self.surplus.diagnostics(),
+            "claims_sent": self.claims_sent,
+            "gui_changes": self.gui_changes,
+            "messages": self.link.messages,
+            "rejected": self.link.rejected,
+            "venus_json": self._venus_json,
+        }
+
+
+EVSE_OPTION_KEYS = (
+    CONF_EVSE_BASE_TOPIC,
+    CONF_EVSE_BROKER,
+    CONF_EVSE_IN_VENUS,
+    CONF_EV_CHARGER_TOPIC,
+    CONF_EV_CHARGER_INSTANCE,
+)
+
+
+def evse_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that shape the openEVSE connection (a change needs a reload)."""
+    return {key: options[key] for key in EVSE_OPTION_KEYS if key in options}
+
+
+async def async_setup_evse(
+    hass: HomeAssistant,
+    entry: VictronBalanceConfigEntry,
+    venus: VenusCoordinator,
+    task_factory: TaskFactory,
+) -> EvseControl | None:
+    """Connect the configured openEVSE (None when there is none).
+
+    On the Venus broker it shares that session; on a broker of its own it gets a
+    second session, whose failure to connect makes the entry retry its setup.
+    """
+    base_topic = str(entry.options.get(CONF_EVSE_BASE_TOPIC) or "").strip("/")
+    if not base_topic:
+        return None
+    broker = entry.options.get(CONF_EVSE_BROKER)
+    own_session: MqttSession | None = None
+    session = venus.link.session
+    if broker:
+        try:
+            own_session = await async_create_session(
+                hass, broker, name=f"openevse {base_topic}", task_factory=task_factory
+            )
+            await own_session.start()
+        except (ssl.SSLError, ValueError) as err:
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="evse_invalid_ca_certificate",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except InvalidAuth as err:
+            raise ConfigEntryError(
+                translation_domain=DOMAIN, translation_key="evse_invalid_auth"
+            ) from err
+        except CannotConnect as err:
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="evse_cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        session = own_session
+    link = OpenEvseLink(session, base_topic)
+    await link.start()
+    control = EvseControl(hass, venus, EvseCoordinator(hass, entry, link), own_session)
+    await control.async_load()
+    return control

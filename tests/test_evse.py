@@ -1,0 +1,380 @@
+"""The EV charger device on the simulated openEVSE and Venus OS, over a real broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.victron_balance.const import CONF_EVSE_BASE_TOPIC, DOMAIN
+from custom_components.victron_balance.evse import EvseControl
+from simulator import EvModel, OpenEvseSimulator, VenusSimulator
+from simulator.evse_claims import CLIENT_MQTT
+from simulator.mqtt_ev_charger import MqttEvChargerConfig
+from tests.broker import MosquittoBroker
+from tests.helpers import PORTAL_ID, advance, settle, wait_until
+
+BASE = "openevse-1a2b"
+BATTERY = ("battery", 512)
+SYSTEM = ("system", 0)
+
+
+@pytest.fixture
+async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulator]:
+    """Venus with the dbus-mqtt-ev-charger driver, so the EVSE can show in the GUI."""
+    sim = VenusSimulator(
+        mqtt_broker.host,
+        mqtt_broker.port,
+        portal_id=PORTAL_ID,
+        seed=1,
+        mqtt_ev_charger=MqttEvChargerConfig(),
+    )
+    await sim.start()
+    await settle(None, quiet=0.05)
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def evse(mqtt_broker: MosquittoBroker) -> AsyncIterator[OpenEvseSimulator]:
+    """An openEVSE with a car plugged in; its clock is driven by the tests."""
+    sim = OpenEvseSimulator(
+        mqtt_broker.host,
+        mqtt_broker.port,
+        evse_id=BASE,
+        ev=EvModel(battery_kwh=60, soc=40, plugged=True),
+        tick_interval=None,
+        status_interval=5.0,
+    )
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def config_entry(mqtt_broker: MosquittoBroker, config_entry: MockConfigEntry) -> MockConfigEntry:
+    """The Venus entry with the openEVSE on the same broker."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=config_entry.title,
+        unique_id=config_entry.unique_id,
+        data=dict(config_entry.data),
+        options={CONF_EVSE_BASE_TOPIC: BASE},
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+) -> AsyncIterator[MockConfigEntry]:
+    """The integration with the EVSE, once the station's readings arrived."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_until(lambda: control(config_entry).link.online)
+    yield config_entry
+    if config_entry.state.recoverable:
+        await hass.config_entries.async_unload(config_entry.entry_id)
+        await hass.async_block_till_done()
+
+
+def control(entry: MockConfigEntry) -> EvseControl:
+    evse = entry.runtime_data.evse
+    assert evse is not None
+    return evse
+
+
+def messages(entry: MockConfigEntry) -> int:
+    """Messages seen from Venus and the station (for `advance` to wait on)."""
+    return int(entry.runtime_data.link.state.messages) + control(entry).link.messages
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str:
+    current = hass.states.get(entity_id)
+    assert current is not None, entity_id
+    return current.state
+
+
+def our_claim(evse: OpenEvseSimulator) -> dict[str, Any] | None:
+    for claim in evse.active_claims:
+        if claim.client == CLIENT_MQTT:
+            return claim.props.to_json()
+    return None
+
+
+def claimed(evse: OpenEvseSimulator, current: int | None) -> bool:
+    claim = our_claim(evse)
+    if claim is None:
+        return False
+    if current is None:
+        return claim.get("state") == "disabled"
+    return claim.get("state") == "active" and claim.get("charge_current") == current
+
+
+async def select_mode(hass: HomeAssistant, mode: str) -> None:
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": "select.ev_charger_charging_mode", "option": mode},
+        blocking=True,
+    )
+
+
+async def set_number(hass: HomeAssistant, entity_id: str, value: float) -> None:
+    await hass.services.async_call(
+        "number", "set_value", {"entity_id": entity_id, "value": value}, blocking=True
+    )
+
+
+async def test_readings_and_device(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    evse: OpenEvseSimulator,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    # Default mode Off: our claim holds the station paused ("sleeping").
+    await wait_until(lambda: state(hass, "sensor.ev_charger_status") == "sleeping")
+    # Status topics are not retained: they come on change and every status interval.
+    await wait_until(lambda: state(hass, "binary_sensor.ev_charger_vehicle_connected") == "on")
+    assert float(state(hass, "sensor.ev_charger_temperature")) == pytest.approx(
+        evse.model.temperature, abs=0.1
+    )
+    total = hass.states.get("sensor.ev_charger_total_energy")
+    assert total is not None
+    assert total.attributes["state_class"] == "total_increasing"
+    assert total.attributes["unit_of_measurement"] == "kWh"
+    device = device_registry.async_get_device(identifiers={(DOMAIN, f"{PORTAL_ID}_evse_{BASE}")})
+    assert device is not None
+    assert device.manufacturer == "OpenEVSE"
+    assert device.serial_number == evse.device_id
+    assert claimed(evse, None)
+    assert state(hass, "sensor.ev_charger_control_reason") == "off"
+
+
+async def test_fixed_modes_switch_and_maximum(
+    hass: HomeAssistant, init_integration: MockConfigEntry, evse: OpenEvseSimulator
+) -> None:
+    await select_mode(hass, "fast_32")
+    await wait_until(lambda: claimed(evse, 32))
+    evse.step(5.0)
+    await wait_until(lambda: state(hass, "sensor.ev_charger_status") == "charging")
+    assert evse.pilot == 32
+    await select_mode(hass, "fast_16")
+    await wait_until(lambda: claimed(evse, 16))
+    # The maximum current caps every mode.
+    await set_number(hass, "number.ev_charger_maximum_current", 10)
+    await wait_until(lambda: claimed(evse, 10))
+    assert state(hass, "sensor.ev_charger_target_current") == "10"
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.ev_charger_charging"}, blocking=True
+    )
+    await wait_until(lambda: claimed(evse, None))
+    assert state(hass, "sensor.ev_charger_control_reason") == "stopped"
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.ev_charger_charging"}, blocking=True
+    )
+    await wait_until(lambda: claimed(evse, 10))
+    await set_number(hass, "number.ev_charger_manual_current", 8)
+    await select_mode(hass, "manual")
+    await wait_until(lambda: claimed(evse, 8))
+
+
+async def test_settings_are_checked_and_kept(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    await set_number(hass, "number.ev_charger_battery_upper_soc", 90)
+    with pytest.raises(ServiceValidationError) as err:
+        await set_number(hass, "number.ev_charger_battery_lower_soc", 95)
+    assert err.value.translation_key == "invalid_soc_thresholds"
+    with pytest.raises(ServiceValidationError) as err:
+        await set_number(hass, "number.ev_charger_pv_minimum_current", 25)
+    assert err.value.translation_key == "invalid_pv_current_range"
+    with pytest.raises(ServiceValidationError):
+        await set_number(hass, "number.ev_charger_maximum_current", 200)
+    await select_mode(hass, "pv_surplus")
+    # Kept across a reload.
+    await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    settings = control(init_integration).settings
+    assert settings.battery_upper_soc == 90
+    assert settings.mode.value == "pv_surplus"
+    assert state(hass, "number.ev_charger_battery_upper_soc") == "90.0"
+
+
+def set_system(sim: VenusSimulator, *, pv: float, grid: float, battery_a: float, soc: float) -> None:
+    sim.set_value(*SYSTEM, "/Dc/Pv/Power", pv)
+    sim.set_value(*SYSTEM, "/Ac/Grid/L1/Power", grid)
+    sim.set_value(*BATTERY, "/Dc/0/Current", battery_a)
+    sim.set_value(*BATTERY, "/Soc", soc)
+
+
+async def test_pv_surplus_follows_the_sun_and_the_battery(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+) -> None:
+    def activity() -> int:
+        return messages(init_integration)
+
+    # Sunny: the ESS battery soaks up ~2.6 kW (50 A at ~52 V), nothing from the grid.
+    set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=90.0)
+    await select_mode(hass, "pv_surplus")
+    await advance(hass, freezer, 3, activity)
+    assert claimed(evse, None)  # a start waits until the surplus held for a while
+    await advance(hass, freezer, 90, activity)
+    claim = our_claim(evse)
+    assert claim is not None and claim["state"] == "active"
+    assert 6 <= claim["charge_current"] <= 20
+    assert state(hass, "sensor.ev_charger_control_reason") in ("surplus", "min_run_time")
+
+    # The home battery runs low: the EVSE sleeps, and stays asleep until the upper SoC.
+    set_system(simulator, pv=300.0, grid=0.0, battery_a=-40.0, soc=25.0)
+    await advance(hass, freezer, 400, activity)
+    assert claimed(evse, None)
+    assert state(hass, "sensor.ev_charger_control_reason") in ("low_soc_pause", "min_pause_time")
+    set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=60.0)
+    await advance(hass, freezer, 400, activity)
+    assert claimed(evse, None)
+    assert state(hass, "sensor.ev_charger_control_reason") == "low_soc_pause"
+    set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=85.0)
+    await advance(hass, freezer, 120, activity)
+    assert our_claim(evse) is not None and our_claim(evse)["state"] == "active"  # type: ignore[index]
+
+
+async def test_the_evse_shows_in_venus_and_follows_the_gui(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+) -> None:
+    await select_mode(hass, "fast_16")
+    driver = simulator.mqtt_ev_charger
+    assert driver is not None
+
+    def shown(path: str) -> Any:
+        try:
+            return simulator.get_value("evcharger", 100, path)
+        except KeyError:
+            return None
+
+    await wait_until(
+        lambda: shown("/SetCurrent") == 16 and shown("/Mode") == 0 and shown("/StartStop") == 1
+    )
+    assert shown("/MaxCurrent") == 32
+
+    # Someone sets 10 A in the Victron GUI: the driver echoes it, we adopt it.
+    await simulator.publish_raw(
+        f"W/{PORTAL_ID}/evcharger/100/SetCurrent", json.dumps({"value": 10}).encode()
+    )
+    await wait_until(lambda: claimed(evse, 10))
+    assert control(init_integration).settings.mode.value == "manual"
+    assert state(hass, "select.ev_charger_charging_mode") == "manual"
+    await wait_until(lambda: driver.values["/SetCurrent"] == 10)  # carried in our JSON
+
+    # Auto in the GUI means PV surplus; StartStop 0 pauses.
+    await simulator.publish_raw(
+        f"W/{PORTAL_ID}/evcharger/100/Mode", json.dumps({"value": 1}).encode()
+    )
+    await wait_until(lambda: state(hass, "select.ev_charger_charging_mode") == "pv_surplus")
+    await simulator.publish_raw(
+        f"W/{PORTAL_ID}/evcharger/100/StartStop", json.dumps({"value": 0}).encode()
+    )
+    await wait_until(lambda: state(hass, "switch.ev_charger_charging") == "off")
+    await wait_until(lambda: claimed(evse, None))
+    await wait_until(lambda: driver.values["/StartStop"] == 0)
+    assert control(init_integration).gui_changes == 3
+
+
+async def test_station_offline_and_back(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    evse: OpenEvseSimulator,
+) -> None:
+    await select_mode(hass, "fast_16")
+    await wait_until(lambda: claimed(evse, 16))
+    evse.go_offline()  # the broker sends the Last Will
+    await wait_until(lambda: state(hass, "sensor.ev_charger_charging_power") == STATE_UNAVAILABLE)
+    assert state(hass, "sensor.ev_charger_control_reason") == STATE_UNAVAILABLE
+    assert state(hass, "select.ev_charger_charging_mode") == "fast_16"  # settings stay usable
+    evse.model.release(CLIENT_MQTT)  # it lost our claim while away
+    await evse.come_online()
+    await wait_until(lambda: state(hass, "sensor.ev_charger_charging_power") != STATE_UNAVAILABLE)
+    await wait_until(lambda: claimed(evse, 16), timeout=15)
+
+
+async def test_venus_lost_pauses_the_car(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+) -> None:
+    def activity() -> int:
+        return messages(init_integration)
+
+    await select_mode(hass, "fast_32")
+    await advance(hass, freezer, 2, activity)
+    assert claimed(evse, 32)
+    simulator.pause_heartbeat()
+    await advance(hass, freezer, 15, activity)
+    assert claimed(evse, None)
+    assert state(hass, "sensor.ev_charger_control_reason") == "venus_unavailable"
+    simulator.resume_heartbeat()
+    await advance(hass, freezer, 8, activity)
+    assert claimed(evse, 32)
+
+
+async def test_bad_status_values_are_logged_and_ignored(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    readings = control(init_integration).link.readings
+    await wait_until(lambda: claimed(evse, None))
+    await wait_until(
+        lambda: None not in (readings.power_w, readings.temperature_c, readings.claim)
+        and readings.claim == {"state": "disabled", "auto_release": False}
+    )
+    before = (readings.power_w, readings.state_code, readings.temperature_c, readings.claim)
+    caplog.set_level(logging.WARNING)
+    for key, payload in [
+        ("power", b"lots"),
+        ("state", b"99"),
+        ("temp", b"nan"),
+        ("amp", b"-5"),
+        ("vehicle", b"2"),
+        ("status", b"maybe"),
+        ("claim", b"{not json"),
+    ]:
+        await simulator.publish_raw(f"{BASE}/{key}", payload)
+    await simulator.publish_raw("openevse/announce/1a2b", b"garbage")
+    await wait_until(lambda: control(init_integration).link.rejected >= 8)
+    assert (readings.power_w, readings.state_code, readings.temperature_c, readings.claim) == before
+    assert f"openEVSE {BASE}/state: unknown state code" in caplog.text
+    assert "openEVSE announce on openevse/announce/1a2b" in caplog.text
+    assert control(init_integration).link.online
+
+
+async def test_unload_hands_the_station_back(
+    hass: HomeAssistant, init_integration: MockConfigEntry, evse: OpenEvseSimulator
+) -> None:
+    await select_mode(hass, "fast_16")
+    await wait_until(lambda: claimed(evse, 16))
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await wait_until(lambda: our_claim(evse) is None)
