@@ -14,6 +14,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.victron_balance.const import CONF_EVSE_BASE_TOPIC, DOMAIN
 from custom_components.victron_balance.evse import EvseControl
@@ -213,7 +217,9 @@ async def test_settings_are_checked_and_kept(
     assert state(hass, "number.ev_charger_battery_upper_soc") == "90.0"
 
 
-def set_system(sim: VenusSimulator, *, pv: float, grid: float, battery_a: float, soc: float) -> None:
+def set_system(
+    sim: VenusSimulator, *, pv: float, grid: float, battery_a: float, soc: float
+) -> None:
     sim.set_value(*SYSTEM, "/Dc/Pv/Power", pv)
     sim.set_value(*SYSTEM, "/Ac/Grid/L1/Power", grid)
     sim.set_value(*BATTERY, "/Dc/0/Current", battery_a)
@@ -348,8 +354,10 @@ async def test_bad_status_values_are_logged_and_ignored(
     readings = control(init_integration).link.readings
     await wait_until(lambda: claimed(evse, None))
     await wait_until(
-        lambda: None not in (readings.power_w, readings.temperature_c, readings.claim)
-        and readings.claim == {"state": "disabled", "auto_release": False}
+        lambda: (
+            None not in (readings.power_w, readings.temperature_c, readings.claim)
+            and readings.claim == {"state": "disabled", "auto_release": False}
+        )
     )
     before = (readings.power_w, readings.state_code, readings.temperature_c, readings.claim)
     caplog.set_level(logging.WARNING)
@@ -378,3 +386,22 @@ async def test_unload_hands_the_station_back(
     await wait_until(lambda: claimed(evse, 16))
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     await wait_until(lambda: our_claim(evse) is None)
+
+
+async def test_diagnostics_show_the_control_state(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+    evse: OpenEvseSimulator,
+) -> None:
+    await select_mode(hass, "fast_16")
+    await wait_until(lambda: claimed(evse, 16))
+    await wait_until(lambda: control(init_integration).link.readings.claim is not None)
+    data = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    evse_data = data["evse"]
+    assert evse_data["base_topic"] == BASE
+    assert evse_data["online"] is True
+    assert evse_data["target"] == {"current_a": 16, "claim": True, "reason": "fast_16"}
+    assert evse_data["settings"]["mode"] == "fast_16"
+    assert evse_data["claims_sent"] >= 2
+    assert evse_data["venus_json"]["SetCurrent"] == 16
