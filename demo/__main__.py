@@ -24,15 +24,17 @@ from typing import Any
 import aiohttp
 
 from demo.ha_config import ROOT, write_config
-from simulator import BatteryConfig, VenusSimulator
+from simulator import BatteryConfig, EvModel, OpenEvseSimulator, VenusSimulator
 from simulator.bms import BmsConfig
 from simulator.chargers import EssConfig, MpptConfig, MultiPlusConfig
+from simulator.mqtt_ev_charger import MqttEvChargerConfig
 from simulator.pack import PackConfig
 from simulator.plant import PlantConfig
 from simulator.profiles import bdew_h0_profile, tmy_pv_profile
 
 DOMAIN = "victron_balance"
 PORTAL_ID = "c0ffee000001"
+EVSE_ID = "openevse-demo"
 CELLS = 16
 _LOGGER = logging.getLogger("demo")
 
@@ -111,9 +113,35 @@ async def configure_integration(hass: Any, broker_host: str, broker_port: int) -
         context={"source": "user"},
         data={"host": broker_host, "port": broker_port, "tls": False, "verify_tls": True},
     )
+    if result.get("type") == "form" and result.get("step_id") == "openevse":
+        # The simulated openEVSE announced itself on the broker: take it.
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                "evse_base_topic": EVSE_ID,
+                "evse_in_venus": True,
+                "ev_charger_topic": MqttEvChargerConfig.topic,
+                "ev_charger_instance": MqttEvChargerConfig.instance,
+            },
+        )
     if result.get("type") != "create_entry":
         raise RuntimeError(f"the config flow did not create the entry: {result}")
     await hass.async_block_till_done()
+    # Show PV-surplus charging at work: the car waits for the sun's surplus.
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": "select.ev_charger_charging_mode", "option": "pv_surplus"},
+        blocking=True,
+    )
+
+
+async def feed_ev_load(sim: VenusSimulator, evse: OpenEvseSimulator) -> None:
+    """The car's power is an AC load of the simulated installation."""
+    while True:
+        if sim.plant is not None:
+            sim.plant.ev_load_w = evse.model.power
+        await asyncio.sleep(0.5)
 
 
 async def ensure_demo_user(hass: Any) -> Any:
@@ -169,8 +197,11 @@ async def smoke_check(hass: Any, port: int, wait: float) -> dict[str, Any]:
                 "soc": states.get("sensor.battery_state_of_charge", {}).get("state"),
                 "cell_spread_mv": states.get("sensor.battery_cell_voltage_spread", {}).get("state"),
                 "pv_power_w": states.get("sensor.victron_gx_pv_power", {}).get("state"),
+                "evse_status": states.get("sensor.ev_charger_status", {}).get("state"),
+                "evse_control": states.get("sensor.ev_charger_control_reason", {}).get("state"),
             }
-            summary["ok"] = len(cells) == CELLS and len(live) >= 20
+            evse_live = "sensor.ev_charger_status" in live
+            summary["ok"] = len(cells) == CELLS and len(live) >= 20 and evse_live
             if summary["ok"] or time.monotonic() > deadline:
                 return summary
             await asyncio.sleep(2)
@@ -195,8 +226,18 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
         plant=plant,
         speed=args.speed,
         seed=3,
+        mqtt_ev_charger=MqttEvChargerConfig(),
     )
     await sim.start()
+    evse = OpenEvseSimulator(
+        broker_host,
+        broker_port,
+        evse_id=EVSE_ID,
+        ev=EvModel(battery_kwh=60.0, soc=35.0, target_soc=90.0, plugged=True),
+        speed=args.speed,
+    )
+    await evse.start()
+    ev_load = asyncio.create_task(feed_ev_load(sim, evse))
     port = free_port() if args.smoke else args.port
     config_dir: Path = args.config
     await asyncio.to_thread(write_config, config_dir, port)
@@ -217,6 +258,8 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
     finally:
         if hass is not None and hass.state.value != "not_running":
             await hass.async_stop()
+        ev_load.cancel()
+        await evse.stop()
         await sim.stop()
         if broker is not None:
             await broker.shutdown()

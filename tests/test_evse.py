@@ -148,8 +148,9 @@ async def test_readings_and_device(
     evse: OpenEvseSimulator,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    # Default mode Off: our claim holds the station paused ("sleeping").
-    await wait_until(lambda: state(hass, "sensor.ev_charger_status") == "sleeping")
+    # Default mode Off: hands off, the station charges as it is set up.
+    evse.step(2.0)
+    await wait_until(lambda: state(hass, "sensor.ev_charger_status") == "charging")
     # Status topics are not retained: they come on change and every status interval.
     await wait_until(lambda: state(hass, "binary_sensor.ev_charger_vehicle_connected") == "on")
     assert float(state(hass, "sensor.ev_charger_temperature")) == pytest.approx(
@@ -163,7 +164,7 @@ async def test_readings_and_device(
     assert device is not None
     assert device.manufacturer == "OpenEVSE"
     assert device.serial_number == evse.device_id
-    assert claimed(evse, None)
+    assert our_claim(evse) is None
     assert state(hass, "sensor.ev_charger_control_reason") == "off"
 
 
@@ -352,7 +353,6 @@ async def test_bad_status_values_are_logged_and_ignored(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     readings = control(init_integration).link.readings
-    await wait_until(lambda: claimed(evse, None))
     await wait_until(
         lambda: (
             None not in (readings.power_w, readings.temperature_c, readings.claim)
@@ -388,6 +388,19 @@ async def test_unload_hands_the_station_back(
     await wait_until(lambda: our_claim(evse) is None)
 
 
+async def test_off_hands_the_station_back_and_the_switch_still_pauses(
+    hass: HomeAssistant, init_integration: MockConfigEntry, evse: OpenEvseSimulator
+) -> None:
+    await select_mode(hass, "fast_32")
+    await wait_until(lambda: claimed(evse, 32))
+    await select_mode(hass, "off")
+    await wait_until(lambda: our_claim(evse) is None)
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.ev_charger_charging"}, blocking=True
+    )
+    await wait_until(lambda: claimed(evse, None))
+
+
 async def test_diagnostics_show_the_control_state(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
@@ -403,5 +416,5 @@ async def test_diagnostics_show_the_control_state(
     assert evse_data["online"] is True
     assert evse_data["target"] == {"current_a": 16, "claim": True, "reason": "fast_16"}
     assert evse_data["settings"]["mode"] == "fast_16"
-    assert evse_data["claims_sent"] >= 2
+    assert evse_data["claims_sent"] >= 1
     assert evse_data["venus_json"]["SetCurrent"] == 16

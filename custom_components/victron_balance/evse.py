@@ -51,7 +51,6 @@ from .logic.ev_charger_json import (
     build_json,
 )
 from .logic.evse_modes import (
-    EvseMode,
     EvseSettings,
     SettingsError,
     Situation,
@@ -228,13 +227,8 @@ class EvseControl:
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         self._unsubscribers = []
-        if self._sent is not None and self.link.online:
-            try:
-                await self.link.release()
-                LOGGER.info("openEVSE %s handed back (claim released)", self.link.base_topic)
-            except SessionError as err:
-                LOGGER.warning("Could not release the openEVSE claim: %s", err)
-        self._sent = None
+        if self.link.online:
+            await self._hand_back()
         await self.link.close()
         if self.own_session is not None:
             await self.own_session.close()
@@ -316,6 +310,9 @@ class EvseControl:
             self._busy = False
 
     async def _claim(self, target: Target, now: float) -> None:
+        if target.hand_back:
+            await self._hand_back()
+            return
         request = target.claim
         if request is None:
             # Offline: nothing to send. It may come back without our claim (a power
@@ -349,6 +346,21 @@ class EvseControl:
         self._sent_at = now
         self.claims_sent += 1
 
+    async def _hand_back(self) -> None:
+        """Release our claim if we hold one (Off: the station is not ours to run)."""
+        if self._sent is None and self.link.readings.claim is None:
+            return
+        try:
+            await self.link.release()
+        except SessionError as err:
+            self._errors.warning("claim", f"openEVSE claim not released: {err}")
+            return
+        if self._sent is not None:
+            LOGGER.info("openEVSE %s handed back (claim released)", self.link.base_topic)
+        self._sent = None
+        # The station's retained `claim` clears shortly; until then do not repeat.
+        self.link.readings.claim = None
+
     # --- the EVSE inside Venus --------------------------------------------------
 
     @property
@@ -375,7 +387,7 @@ class EvseControl:
         settings = self.settings
         return ChargerView(
             mode=venus_mode(settings.mode),
-            start_stop=settings.charging_enabled and settings.mode is not EvseMode.OFF,
+            start_stop=settings.charging_enabled,
             set_current_a=venus_set_current(settings, claim),
             max_current_a=settings.max_current_a,
             pause_reason=None if target is None else target.reason,

@@ -181,6 +181,10 @@ def test_fixed_targets_and_safety_fallbacks() -> None:
     )
     off = fixed_target(EvseSettings(), ONLINE)
     assert off is not None and off.reason == "off"
+    assert off.hand_back and off.claim is None
+    # The charging switch pauses the car even in Off.
+    paused = fixed_target(EvseSettings(charging_enabled=False), ONLINE)
+    assert paused is not None and paused.claim == ClaimRequest(None) and not paused.hand_back
     assert fixed_target(EvseSettings(mode=EvseMode.PV_SURPLUS), ONLINE) is None
     manual = fixed_target(EvseSettings(mode=EvseMode.MANUAL, manual_current_a=9), ONLINE)
     assert manual is not None and manual.claim == ClaimRequest(9)

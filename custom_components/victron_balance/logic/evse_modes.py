@@ -22,7 +22,7 @@ ABSOLUTE_MAX_CURRENT_A: Final = 80  # the highest current openEVSE hardware supp
 class EvseMode(StrEnum):
     """The EVSE mode select."""
 
-    OFF = "off"
+    OFF = "off"  # not controlled: our claim is released, the station follows its own settings
     FAST_32 = "fast_32"
     FAST_16 = "fast_16"
     MANUAL = "manual"  # a fixed current, chosen here or in the Victron GUI
@@ -123,10 +123,14 @@ class Situation:
 
 @dataclass(frozen=True)
 class Target:
-    """The claim to hold, or None to send nothing (station offline); and why."""
+    """The claim to hold, or None to send nothing (station offline); and why.
+
+    `hand_back`: release our claim, the station follows its own settings.
+    """
 
     claim: ClaimRequest | None
     reason: str
+    hand_back: bool = False
 
 
 def fixed_target(settings: EvseSettings, situation: Situation) -> Target | None:
@@ -136,7 +140,7 @@ def fixed_target(settings: EvseSettings, situation: Situation) -> Target | None:
     if not settings.charging_enabled:
         return Target(ClaimRequest(None), "stopped")
     if settings.mode is EvseMode.OFF:
-        return Target(ClaimRequest(None), "off")
+        return Target(None, "off", hand_back=True)
     if not situation.venus_alive:
         # Blind to the battery and the grid: stop drawing rather than guess.
         return Target(ClaimRequest(None), "venus_unavailable")
