@@ -131,6 +131,16 @@ class Pack:
         """Cell temperatures, degC."""
         return [cell.temperature for cell in self.cells]
 
+    # ------------------------------------------- CellSink (the relay balancer)
+    def cell_voltage(self, index: int) -> float:
+        """Terminal voltage of cell ``index`` (0-based) at the last pack current."""
+        cell = self.cells[index]
+        return self.chemistry.ocv(cell.soc) + (self.current - cell.bleed) * cell.resistance
+
+    def add_cell_charge(self, index: int, amp_seconds: float) -> None:
+        """Charge from an external per-cell charger (the balancer's DC/DC) into one cell."""
+        self.cells[index].charge_ah += amp_seconds / SECONDS_PER_HOUR
+
     # --------------------------------------------------------------- changing
     def set_bleed(self, currents: Sequence[float]) -> None:
         """Balancing currents per cell (0 = not bleeding)."""

@@ -52,6 +52,8 @@ class PlantModel:
         self.settings = DvccSettings()
         # Set when another battery service (e.g. dbus-mqtt-battery) is the active BMS.
         self.external_bms: BmsLimits | None = None
+        # An extra AC load on the output (an EV charger), W, set by whoever drives the plant.
+        self.ev_load_w = 0.0
         self.now = 0.0
         self.steps = 0
         self.flows = Flows()
@@ -129,7 +131,7 @@ class PlantModel:
         charge_ok = self.bms.charge_allowed
         discharge_ok = self.bms.discharge_allowed
         pv_available = max(0.0, cfg.pv(self.now)) if cfg.mppt is not None else 0.0
-        load = max(0.0, cfg.load(self.now))
+        load = max(0.0, cfg.load(self.now)) + max(0.0, self.ev_load_w)
 
         # PV: first to the loads (with ESS and an inverter), surplus to the battery.
         pv_to_load = 0.0

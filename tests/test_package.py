@@ -15,7 +15,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.util.yaml import load_yaml_dict
 
-from custom_components.victron_balance import binary_sensor, number, select, sensor
+from custom_components.victron_balance import (
+    balancer_entities,
+    binary_sensor,
+    number,
+    select,
+    sensor,
+    switch,
+)
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / "victron_balance"
@@ -50,6 +57,7 @@ PLATFORMS = {
     "binary_sensor": binary_sensor,
     "number": number,
     "select": select,
+    "switch": switch,
 }
 
 
@@ -69,10 +77,17 @@ def _descriptions(module: ModuleType) -> list[EntityDescription]:
     return found
 
 
+def _platform_descriptions(platform: str) -> list[EntityDescription]:
+    """The platform module's descriptions plus the balancer's for that platform."""
+    return _descriptions(PLATFORMS[platform]) + list(
+        balancer_entities.DESCRIPTIONS.get(platform, ())
+    )
+
+
 def _translation_keys() -> dict[str, set[str]]:
     return {
-        platform: {str(d.translation_key) for d in _descriptions(module)}
-        for platform, module in PLATFORMS.items()
+        platform: {str(d.translation_key) for d in _platform_descriptions(platform)}
+        for platform in PLATFORMS
     }
 
 
@@ -83,7 +98,7 @@ def test_every_entity_has_a_name_and_an_icon(platform: str) -> None:
     # Entities with a device class get their (state-dependent) icon from it.
     without_class = {
         str(description.translation_key)
-        for description in _descriptions(PLATFORMS[platform])
+        for description in _platform_descriptions(platform)
         if getattr(description, "device_class", None) is None
     }
     assert without_class <= set(ICONS["entity"].get(platform, {}))

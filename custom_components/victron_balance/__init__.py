@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
@@ -18,10 +18,12 @@ from homeassistant.exceptions import (
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .balancer import BalancerManager
 from .broker import async_create_session
 from .charge_control import ChargeControl, async_return_to_follow_bms
 from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
+from .evse import async_setup_evse, evse_options
 from .logic.dvcc_limits import ChargeMode
 from .logic.keepalive import DEFAULT_INTERVAL
 from .services import async_setup_services
@@ -34,6 +36,7 @@ PLATFORMS: list[Platform] = [
     Platform.NUMBER,
     Platform.SELECT,
     Platform.SENSOR,
+    Platform.SWITCH,
 ]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -100,7 +103,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
     top_balance = TopBalanceRunner(hass, coordinator, session)
     top_balance.on_finished = partial(async_return_to_follow_bms, charge)
     entry.runtime_data = VictronBalanceRuntimeData(
-        session=session, link=link, venus=coordinator, charge=charge, top_balance=top_balance
+        session=session,
+        link=link,
+        venus=coordinator,
+        charge=charge,
+        top_balance=top_balance,
+        balancer=BalancerManager(hass, coordinator, session),
     )
     try:
         await coordinator.async_config_entry_first_refresh()
@@ -108,7 +116,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         await entry.runtime_data.close()
         raise
 
+    try:
+        entry.runtime_data.evse = await async_setup_evse(hass, entry, coordinator, task_factory)
+    except (ConfigEntryError, ConfigEntryNotReady):
+        await entry.runtime_data.close()
+        raise
+
     await top_balance.async_load()
+    # Balancers on the Venus broker (balancer/+/info); found ones get their entities.
+    await entry.runtime_data.balancer.async_start()
     if charge.settings.mode is ChargeMode.HOLD_AT_SOC:
         try:
             await top_balance.async_start_hold()
@@ -120,8 +136,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
 
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     entry.async_on_unload(coordinator.async_add_listener(charge.async_on_venus_update))
+    entry.async_on_unload(entry.add_update_listener(_reload_on_evse_change(entry)))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if entry.runtime_data.evse is not None:
+        entry.runtime_data.evse.async_start()
     return True
+
+
+def _reload_on_evse_change(
+    entry: VictronBalanceConfigEntry,
+) -> Callable[[HomeAssistant, VictronBalanceConfigEntry], Coroutine[Any, Any, None]]:
+    """Other options apply while running; a new or changed openEVSE needs a reload."""
+    loaded_with = evse_options(entry.options)
+
+    async def reload_if_needed(hass: HomeAssistant, changed: VictronBalanceConfigEntry) -> None:
+        if evse_options(changed.options) != loaded_with:
+            hass.config_entries.async_schedule_reload(changed.entry_id)
+
+    return reload_if_needed
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntry) -> bool:

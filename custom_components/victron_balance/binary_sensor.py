@@ -15,8 +15,10 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .balancer_entities import async_setup_balancer_binary_sensors
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
+from .evse_entity import EvseEntity
 from .logic.venus_state import BatteryView, VenusState, dvcc_enabled
 from .logic.venus_values import BATTERY_ALARMS
 
@@ -113,6 +115,9 @@ async def async_setup_entry(
         + [BatteryBinarySensor(coordinator, description) for description in BATTERY_BINARY_SENSORS]
     )
     add_cells_as_they_appear(entry, async_add_entities, CellBalancingSensor)
+    async_setup_balancer_binary_sensors(entry, async_add_entities)
+    if (evse := entry.runtime_data.evse) is not None:
+        async_add_entities([EvseVehicleSensor(evse, EVSE_VEHICLE)])
 
 
 class GxBinarySensor(VenusEntity, BinarySensorEntity):
@@ -171,3 +176,22 @@ class CellBalancingSensor(CellEntity, BinarySensorEntity):
     def shown_state(self) -> Any:
         """Compare on the flag."""
         return self.is_on
+
+
+EVSE_VEHICLE = BinarySensorEntityDescription(
+    key="evse_vehicle_connected",
+    translation_key="evse_vehicle_connected",
+    device_class=BinarySensorDeviceClass.PLUG,
+)
+
+
+class EvseVehicleSensor(EvseEntity, BinarySensorEntity):
+    """A car is plugged into the station."""
+
+    @property
+    def is_on(self) -> bool | None:
+        """From the station's `vehicle` topic (else its state code)."""
+        readings = self.control.link.readings
+        if readings.vehicle_connected is None and readings.state_code not in (1, 2, 3):
+            return None  # sleeping/disabled/fault say nothing about the car
+        return readings.plugged_in

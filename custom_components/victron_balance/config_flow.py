@@ -29,6 +29,11 @@ from .const import (
     CONF_BATTERY_INSTANCE,
     CONF_CA_CERTIFICATE,
     CONF_CHEMISTRY,
+    CONF_EV_CHARGER_INSTANCE,
+    CONF_EV_CHARGER_TOPIC,
+    CONF_EVSE_BASE_TOPIC,
+    CONF_EVSE_BROKER,
+    CONF_EVSE_IN_VENUS,
     CONF_KEEPALIVE_INTERVAL,
     CONF_PORTAL_ID,
     CONF_TLS,
@@ -44,11 +49,16 @@ from .const import (
     LOGGER,
 )
 from .coordinator import VictronBalanceConfigEntry
+from .evse import EVSE_OPTION_KEYS
+from .logic.ev_charger_json import DEFAULT_INSTANCE as EV_CHARGER_INSTANCE
+from .logic.ev_charger_json import DEFAULT_TOPIC as EV_CHARGER_TOPIC
 from .logic.keepalive import DEFAULT_INTERVAL
+from .logic.openevse import ANNOUNCE_FILTER, EvseProblem, parse_announcement
 from .logic.top_balance.chemistry import PRESETS
 from .logic.virtual_bms import DEFAULT_INSTANCE as VIRTUAL_BMS_INSTANCE
 from .logic.virtual_bms import DEFAULT_TOPIC as VIRTUAL_BMS_TOPIC
-from .transport.mqtt_session import CannotConnect, InvalidAuth
+from .transport.mqtt_session import CannotConnect, InvalidAuth, MqttSession
+from .transport.openevse_link import discover_openevse
 from .transport.venus_link import NoPortalFound, discover_portal_id
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -95,10 +105,60 @@ def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+EVSE_DISCOVERY_WAIT = 2.0  # announcements are retained: they arrive right away
+CONF_CONFIGURE_EVSE = "configure_evse"
+CONF_EVSE_SEPARATE_BROKER = "evse_separate_broker"
+
+
+class _Probe:
+    """What a connection test found: the portal id, stations, or form errors."""
+
+    def __init__(self) -> None:
+        self.portal_id: str | None = None
+        self.errors: dict[str, str] = {}
+        self.stations: list[str] = []
+
+    def on_announce(self, topic: str, payload: bytes) -> None:
+        try:
+            announcement = parse_announcement(topic, payload)
+        except EvseProblem:
+            return
+        if announcement.connected and announcement.base_topic not in (None, *self.stations):
+            self.stations.append(str(announcement.base_topic))
+
+
 async def _probe(hass: HomeAssistant, data: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
     """Connect and find the portal id; return it or form errors."""
+    probe = await _probe_venus(hass, data)
+    return probe.portal_id, probe.errors
+
+
+async def _probe_venus(hass: HomeAssistant, data: Mapping[str, Any]) -> _Probe:
+    """Connect, find the portal id and note openEVSE stations announced meanwhile."""
+    probe = _Probe()
+    session, probe.errors = await _connect(hass, data, "config flow probe")
+    if session is None:
+        return probe
+    wanted = data.get(CONF_PORTAL_ID)
     try:
-        session = await async_create_session(hass, data, name="config flow probe")
+        await session.subscribe(ANNOUNCE_FILTER, probe.on_announce)
+        probe.portal_id = await discover_portal_id(session, DISCOVERY_TIMEOUT, wanted)
+    except NoPortalFound:
+        probe.errors = {"base": "no_venus_found"}
+    except Exception:
+        LOGGER.exception("Unexpected error while looking for Venus OS")
+        probe.errors = {"base": "unknown"}
+    finally:
+        await session.close()
+    return probe
+
+
+async def _connect(
+    hass: HomeAssistant, data: Mapping[str, Any], name: str
+) -> tuple[MqttSession | None, dict[str, str]]:
+    """A connected session, or form errors."""
+    try:
+        session = await async_create_session(hass, data, name=name)
     except (ssl.SSLError, ValueError):
         return None, {CONF_CA_CERTIFICATE: "invalid_ca_certificate"}
     try:
@@ -107,17 +167,61 @@ async def _probe(hass: HomeAssistant, data: Mapping[str, Any]) -> tuple[str | No
         return None, {"base": "invalid_auth"}
     except CannotConnect:
         return None, {"base": "cannot_connect"}
-    wanted = data.get(CONF_PORTAL_ID)
-    try:
-        portal_id = await discover_portal_id(session, DISCOVERY_TIMEOUT, wanted)
-    except NoPortalFound:
-        return None, {"base": "no_venus_found"}
-    except Exception:
-        LOGGER.exception("Unexpected error while looking for Venus OS")
-        return None, {"base": "unknown"}
-    finally:
-        await session.close()
-    return portal_id, {}
+    return session, {}
+
+
+def _openevse_schema(
+    stations: list[str], defaults: Mapping[str, Any], *, with_broker_choice: bool
+) -> vol.Schema:
+    current = defaults.get(CONF_EVSE_BASE_TOPIC)
+    choices = sorted({*stations, *([current] if current else [])})
+    fields: dict[Any, Any] = {
+        vol.Optional(
+            CONF_EVSE_BASE_TOPIC,
+            description={"suggested_value": current or next(iter(choices), None)},
+        ): SelectSelector(
+            SelectSelectorConfig(
+                options=choices, custom_value=True, mode=SelectSelectorMode.DROPDOWN
+            )
+        ),
+    }
+    if with_broker_choice:
+        fields[
+            vol.Required(CONF_EVSE_SEPARATE_BROKER, default=bool(defaults.get(CONF_EVSE_BROKER)))
+        ] = BooleanSelector()
+    fields[vol.Required(CONF_EVSE_IN_VENUS, default=defaults.get(CONF_EVSE_IN_VENUS, True))] = (
+        BooleanSelector()
+    )
+    fields[
+        vol.Required(
+            CONF_EV_CHARGER_TOPIC, default=defaults.get(CONF_EV_CHARGER_TOPIC, EV_CHARGER_TOPIC)
+        )
+    ] = TextSelector()
+    fields[
+        vol.Required(
+            CONF_EV_CHARGER_INSTANCE,
+            default=defaults.get(CONF_EV_CHARGER_INSTANCE, EV_CHARGER_INSTANCE),
+        )
+    ] = NumberSelector(NumberSelectorConfig(min=0, max=1000, step=1, mode=NumberSelectorMode.BOX))
+    return vol.Schema(fields)
+
+
+def _evse_options(
+    user_input: Mapping[str, Any], broker: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """EVSE options from the openEVSE form; no base topic means no EVSE."""
+    base = str(user_input.get(CONF_EVSE_BASE_TOPIC) or "").strip().strip("/")
+    if not base:
+        return {}
+    options: dict[str, Any] = {
+        CONF_EVSE_BASE_TOPIC: base,
+        CONF_EVSE_IN_VENUS: bool(user_input[CONF_EVSE_IN_VENUS]),
+        CONF_EV_CHARGER_TOPIC: str(user_input[CONF_EV_CHARGER_TOPIC]).strip() or EV_CHARGER_TOPIC,
+        CONF_EV_CHARGER_INSTANCE: int(user_input[CONF_EV_CHARGER_INSTANCE]),
+    }
+    if broker:
+        options[CONF_EVSE_BROKER] = dict(broker)
+    return options
 
 
 class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -131,12 +235,18 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         """Options: battery choice and keepalive interval."""
         return VictronBalanceOptionsFlow()
 
+    def __init__(self) -> None:
+        """Start with nothing found."""
+        self._data: dict[str, Any] = {}
+        self._stations: list[str] = []
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the broker and find the GX on it."""
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _clean(user_input)
-            portal_id, errors = await _probe(self.hass, data)
+            probe = await _probe_venus(self.hass, data)
+            portal_id, errors = probe.portal_id, probe.errors
             if portal_id is not None and portal_id != data.get(CONF_PORTAL_ID, portal_id):
                 # The broker serves another GX than the one asked for.
                 portal_id, errors = None, {CONF_PORTAL_ID: "portal_not_found"}
@@ -144,11 +254,34 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(portal_id)
                 self._abort_if_unique_id_configured()
                 data[CONF_PORTAL_ID] = portal_id
-                return self.async_create_entry(title=f"Venus OS {portal_id}", data=data)
+                self._data = data
+                if probe.stations:
+                    # An openEVSE announces itself on this broker: offer it.
+                    self._stations = probe.stations
+                    return await self.async_step_openevse()
+                return self._create()
         return self.async_show_form(
             step_id="user",
             data_schema=_connection_schema(user_input or {}, with_portal=True),
             errors=errors,
+        )
+
+    async def async_step_openevse(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick the openEVSE found on the Venus broker (or none)."""
+        if user_input is not None:
+            return self._create(_evse_options(user_input, None))
+        return self.async_show_form(
+            step_id="openevse",
+            data_schema=_openevse_schema(self._stations, {}, with_broker_choice=False),
+            description_placeholders={"stations": ", ".join(self._stations)},
+        )
+
+    def _create(self, options: dict[str, Any] | None = None) -> ConfigFlowResult:
+        portal_id = self._data[CONF_PORTAL_ID]
+        return self.async_create_entry(
+            title=f"Venus OS {portal_id}", data=self._data, options=options or {}
         )
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
@@ -204,21 +337,28 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class VictronBalanceOptionsFlow(OptionsFlow):
-    """Options that apply while running (no reload needed)."""
+    """Options; the openEVSE ones reload the entry, the rest apply while running."""
+
+    def __init__(self) -> None:
+        """Nothing chosen yet."""
+        self._options: dict[str, Any] = {}
+        self._evse_form: dict[str, Any] = {}
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick the battery and the keepalive interval."""
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    CONF_BATTERY_INSTANCE: user_input[CONF_BATTERY_INSTANCE],
-                    CONF_CHEMISTRY: user_input[CONF_CHEMISTRY],
-                    CONF_VIRTUAL_BMS_TOPIC: user_input[CONF_VIRTUAL_BMS_TOPIC].strip()
-                    or VIRTUAL_BMS_TOPIC,
-                    CONF_VIRTUAL_BMS_INSTANCE: int(user_input[CONF_VIRTUAL_BMS_INSTANCE]),
-                    CONF_KEEPALIVE_INTERVAL: int(user_input[CONF_KEEPALIVE_INTERVAL]),
-                }
-            )
+            self._options = {
+                **self.config_entry.options,
+                CONF_BATTERY_INSTANCE: user_input[CONF_BATTERY_INSTANCE],
+                CONF_CHEMISTRY: user_input[CONF_CHEMISTRY],
+                CONF_VIRTUAL_BMS_TOPIC: user_input[CONF_VIRTUAL_BMS_TOPIC].strip()
+                or VIRTUAL_BMS_TOPIC,
+                CONF_VIRTUAL_BMS_INSTANCE: int(user_input[CONF_VIRTUAL_BMS_INSTANCE]),
+                CONF_KEEPALIVE_INTERVAL: int(user_input[CONF_KEEPALIVE_INTERVAL]),
+            }
+            if user_input.get(CONF_CONFIGURE_EVSE):
+                return await self.async_step_openevse()
+            return self.async_create_entry(data=self._options)
         options = self.config_entry.options
         current = str(options.get(CONF_BATTERY_INSTANCE, BATTERY_AUTO))
         choices = {BATTERY_AUTO, current}
@@ -253,6 +393,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                 ): NumberSelector(
                     NumberSelectorConfig(min=0, max=1000, step=1, mode=NumberSelectorMode.BOX)
                 ),
+                vol.Required(CONF_CONFIGURE_EVSE, default=False): BooleanSelector(),
                 vol.Required(
                     CONF_KEEPALIVE_INTERVAL,
                     default=options.get(CONF_KEEPALIVE_INTERVAL, int(DEFAULT_INTERVAL)),
@@ -268,3 +409,57 @@ class VictronBalanceOptionsFlow(OptionsFlow):
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema)
+
+    async def async_step_openevse(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The openEVSE: its base topic (empty: none) and where it is shown in Venus."""
+        if user_input is not None:
+            if user_input.get(CONF_EVSE_SEPARATE_BROKER):
+                self._evse_form = user_input
+                return await self.async_step_openevse_broker()
+            return self._save_evse(_evse_options(user_input, None))
+        stations: list[str] = []
+        runtime = getattr(self.config_entry, "runtime_data", None)
+        if runtime is not None and not self.config_entry.options.get(CONF_EVSE_BROKER):
+            stations = sorted(await discover_openevse(runtime.session, EVSE_DISCOVERY_WAIT))
+        return self.async_show_form(
+            step_id="openevse",
+            data_schema=_openevse_schema(
+                stations, self.config_entry.options, with_broker_choice=True
+            ),
+            description_placeholders={"stations": ", ".join(stations) or "-"},
+        )
+
+    async def async_step_openevse_broker(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The openEVSE's own broker: connect to it and look for the station there."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            broker = _clean(user_input)
+            session, errors = await _connect(self.hass, broker, "config flow openEVSE broker")
+            if session is not None:
+                try:
+                    stations = await discover_openevse(session, EVSE_DISCOVERY_WAIT)
+                finally:
+                    await session.close()
+                form = dict(self._evse_form)
+                if not str(form.get(CONF_EVSE_BASE_TOPIC) or "").strip() and stations:
+                    form[CONF_EVSE_BASE_TOPIC] = sorted(stations)[0]
+                if str(form.get(CONF_EVSE_BASE_TOPIC) or "").strip():
+                    return self._save_evse(_evse_options(form, broker))
+                errors = {"base": "no_openevse_found"}
+        defaults = user_input or self.config_entry.options.get(CONF_EVSE_BROKER) or {}
+        return self.async_show_form(
+            step_id="openevse_broker",
+            data_schema=_connection_schema(defaults, with_portal=False),
+            errors=errors,
+        )
+
+    def _save_evse(self, evse: dict[str, Any]) -> ConfigFlowResult:
+        """Replace the EVSE options (the entry reloads to connect the station)."""
+        options = self._options or dict(self.config_entry.options)
+        for key in EVSE_OPTION_KEYS:
+            options.pop(key, None)
+        return self.async_create_entry(data={**options, **evse})

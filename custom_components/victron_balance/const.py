@@ -27,3 +27,10 @@ KEEPALIVE_MAX: Final = 55  # Venus stops publishing 60 s after the last keepaliv
 
 DEFAULT_PORT: Final = 1883
 DISCOVERY_TIMEOUT: Final = 10.0
+
+# openEVSE (options): its base topic (none: no EVSE), and a broker of its own if not Venus's.
+CONF_EVSE_BASE_TOPIC: Final = "evse_base_topic"
+CONF_EVSE_BROKER: Final = "evse_broker"
+CONF_EVSE_IN_VENUS: Final = "evse_in_venus"
+CONF_EV_CHARGER_TOPIC: Final = "ev_charger_topic"
+CONF_EV_CHARGER_INSTANCE: Final = "ev_charger_instance"

@@ -16,7 +16,9 @@ from .transport.mqtt_session import MqttSession
 from .transport.venus_link import VenusLink
 
 if TYPE_CHECKING:
+    from .balancer import BalancerManager
     from .charge_control import ChargeControl
+    from .evse import EvseControl
     from .top_balance import TopBalanceRunner
 
 
@@ -29,10 +31,15 @@ class VictronBalanceRuntimeData:
     venus: VenusCoordinator
     charge: ChargeControl
     top_balance: TopBalanceRunner
+    balancer: BalancerManager
+    evse: EvseControl | None = None
 
     async def close(self, reason: str = "unload") -> None:
         """Stop control (safe limits first), the link, then the broker session."""
         await self.top_balance.async_shutdown(reason)
+        await self.balancer.async_shutdown()  # DC/DC off while the session is still up
+        if self.evse is not None:
+            await self.evse.async_shutdown()
         self.charge.async_shutdown()
         await self.link.close()
         await self.session.close()

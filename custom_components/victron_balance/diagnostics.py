@@ -31,7 +31,8 @@ async def async_get_config_entry_diagnostics(
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
+            # The openEVSE's own broker (host, credentials) sits in the options.
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
         },
         "session": {
             "connected": session.connected,
@@ -47,6 +48,8 @@ async def async_get_config_entry_diagnostics(
             "rejected_messages": state.rejected,
         },
         "battery_instance": coordinator.battery_instance,
+        "evse": None if runtime.evse is None else runtime.evse.diagnostics(),
+        "balancers": runtime.balancer.diagnostics(),
         "services": {
             f"{key.service}/{key.instance}": async_redact_data(dict(items), TO_REDACT)
             for key, items in sorted(

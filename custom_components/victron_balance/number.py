@@ -22,11 +22,15 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .balancer_entities import async_setup_balancer_numbers
 from .charge_control import ChargeControl
 from .const import DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import VenusEntity
+from .evse import EvseControl
+from .evse_entity import EvseEntity
 from .logic.dvcc_limits import LimitBounds, checked_current, checked_voltage
+from .logic.evse_modes import ABSOLUTE_MAX_CURRENT_A, MIN_CURRENT_A
 from .top_balance import TopBalanceRunner
 
 PARALLEL_UPDATES = 1
@@ -161,6 +165,9 @@ async def async_setup_entry(
             for description in TOP_BALANCE_NUMBERS
         ]
     )
+    async_setup_balancer_numbers(entry, async_add_entities)
+    if runtime.evse is not None:
+        async_add_entities([EvseNumber(runtime.evse, description) for description in EVSE_NUMBERS])
 
 
 class ChargeLimitNumber(VenusEntity, NumberEntity):
@@ -261,3 +268,78 @@ class TopBalanceNumber(VenusEntity, NumberEntity):
         checked = checked_in_range(value, low, high, "invalid_parameter")
         await self.entity_description.set_value_fn(self.runner, checked)
         self.async_write_ha_state()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvseNumberDescription(NumberEntityDescription):
+    """An EVSE setting: the settings field it reads and writes."""
+
+    field: str
+
+
+def _evse_current(
+    key: str, field: str, max_value: float = ABSOLUTE_MAX_CURRENT_A
+) -> EvseNumberDescription:
+    return EvseNumberDescription(
+        key=key,
+        translation_key=key,
+        device_class=NumberDeviceClass.CURRENT,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_min_value=MIN_CURRENT_A,
+        native_max_value=max_value,
+        native_step=1,
+        mode=NumberMode.BOX,
+        field=field,
+    )
+
+
+def _evse_soc(key: str, field: str) -> EvseNumberDescription:
+    return EvseNumberDescription(
+        key=key,
+        translation_key=key,
+        device_class=NumberDeviceClass.BATTERY,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=PERCENTAGE,
+        native_min_value=0,
+        native_max_value=100,
+        native_step=1,
+        mode=NumberMode.BOX,
+        field=field,
+    )
+
+
+EVSE_NUMBERS: tuple[EvseNumberDescription, ...] = (
+    _evse_current("evse_max_current", "max_current_a"),
+    _evse_current("evse_manual_current", "manual_current_a"),
+    _evse_current("pv_min_current", "pv_min_current_a"),
+    _evse_current("pv_max_current", "pv_max_current_a"),
+    _evse_soc("battery_lower_soc", "battery_lower_soc"),
+    _evse_soc("battery_upper_soc", "battery_upper_soc"),
+    _evse_soc("battery_priority_soc", "priority_soc"),
+)
+
+
+class EvseNumber(EvseEntity, NumberEntity):
+    """A current or SoC threshold of the EVSE control (kept across restarts)."""
+
+    entity_description: EvseNumberDescription
+    always_available = True
+
+    def __init__(self, control: EvseControl, description: EvseNumberDescription) -> None:
+        super().__init__(control, description)
+
+    @property
+    def native_value(self) -> float:
+        """The setting in force."""
+        return float(getattr(self.control.settings, self.entity_description.field))
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Check the range, then the whole set (lower SoC below upper, min below max)."""
+        description = self.entity_description
+        low = float(description.native_min_value or 0)
+        high = float(description.native_max_value or 0)
+        checked = checked_in_range(value, low, high, "invalid_parameter")
+        field = description.field
+        new = int(checked) if field.endswith("_a") else checked
+        await self.control.async_update(**{field: new})

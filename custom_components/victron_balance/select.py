@@ -7,10 +7,13 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .balancer_entities import async_setup_balancer_selects
 from .charge_control import ChargeControl
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import VenusEntity
+from .evse_entity import EvseEntity
 from .logic.dvcc_limits import ChargeMode
+from .logic.evse_modes import EvseMode
 
 PARALLEL_UPDATES = 1
 
@@ -30,6 +33,9 @@ async def async_setup_entry(
     """Set up the charge mode select."""
     runtime = entry.runtime_data
     async_add_entities([ChargeModeSelect(runtime.venus, runtime.charge)])
+    async_setup_balancer_selects(entry, async_add_entities)
+    if runtime.evse is not None:
+        async_add_entities([EvseModeSelect(runtime.evse, EVSE_MODE)])
 
 
 class ChargeModeSelect(VenusEntity, SelectEntity):
@@ -61,3 +67,25 @@ class ChargeModeSelect(VenusEntity, SelectEntity):
             await runner.async_stop_hold()
         await self.control.async_update(mode=mode)
         self.async_write_ha_state()
+
+
+EVSE_MODE = SelectEntityDescription(
+    key="evse_mode",
+    translation_key="evse_mode",
+    options=[mode.value for mode in EvseMode],
+)
+
+
+class EvseModeSelect(EvseEntity, SelectEntity):
+    """Off, fast 32 A, fast 16 A, a manual current, or PV surplus."""
+
+    always_available = True
+
+    @property
+    def current_option(self) -> str:
+        """The mode in force."""
+        return self.control.settings.mode.value
+
+    async def async_select_option(self, option: str) -> None:
+        """Switch mode; the control loop acts on it at once."""
+        await self.control.async_update(mode=EvseMode(option))

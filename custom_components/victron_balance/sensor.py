@@ -17,6 +17,7 @@ from homeassistant.const import (
     EntityCategory,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
+    UnitOfEnergy,
     UnitOfPower,
     UnitOfTemperature,
     UnitOfTime,
@@ -25,9 +26,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .balancer_entities import async_setup_balancer_sensors
 from .charge_control import ChargeControl
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
+from .evse import EvseControl
+from .evse_entity import EvseEntity
+from .logic.openevse import EvseReadings, EvseStatus
+from .logic.pv_surplus import Reason
 from .logic.top_balance.controller import Decision, TopBalanceState
 from .logic.venus_state import BatteryView, VenusState, charger_current_limit, phase_total
 from .logic.venus_topics import SYSTEM
@@ -291,6 +297,12 @@ async def async_setup_entry(
         ]
     )
     add_cells_as_they_appear(entry, async_add_entities, CellVoltageSensor)
+    async_setup_balancer_sensors(entry, async_add_entities)
+    if (evse := entry.runtime_data.evse) is not None:
+        async_add_entities(
+            [EvseSensor(evse, description) for description in EVSE_SENSORS]
+            + [EvseControlSensor(evse, description) for description in EVSE_CONTROL_SENSORS]
+        )
 
 
 class GxSensor(VenusEntity, SensorEntity):
@@ -470,3 +482,155 @@ class CellVoltageSensor(CellEntity, SensorEntity):
     def shown_state(self) -> Any:
         """Compare on the value."""
         return self.native_value
+
+
+# --- EV charger (openEVSE) ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvseSensorDescription(SensorEntityDescription):
+    """A reading of the openEVSE station."""
+
+    value_fn: Callable[[EvseReadings], StateType]
+
+
+EVSE_SENSORS: tuple[EvseSensorDescription, ...] = (
+    EvseSensorDescription(
+        key="evse_status",
+        translation_key="evse_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.value for status in EvseStatus],
+        value_fn=lambda readings: None if (s := readings.evse_status) is None else s.value,
+    ),
+    EvseSensorDescription(
+        key="evse_pilot",
+        translation_key="evse_pilot",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=0,
+        value_fn=lambda readings: readings.pilot_a,
+    ),
+    EvseSensorDescription(
+        key="evse_current",
+        translation_key="evse_current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=lambda readings: readings.current_a,
+    ),
+    EvseSensorDescription(
+        key="evse_power",
+        translation_key="evse_power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=lambda readings: readings.power_w,
+    ),
+    EvseSensorDescription(
+        key="evse_session_energy",
+        translation_key="evse_session_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,  # back to 0 with each new session
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda readings: readings.session_energy_kwh,
+    ),
+    EvseSensorDescription(
+        key="evse_total_energy",
+        translation_key="evse_total_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,  # for the Energy dashboard
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda readings: readings.total_energy_kwh,
+    ),
+    EvseSensorDescription(
+        key="evse_temperature",
+        translation_key="evse_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda readings: readings.temperature_c,
+    ),
+)
+
+
+class EvseSensor(EvseEntity, SensorEntity):
+    """A reading of the station."""
+
+    entity_description: EvseSensorDescription
+
+    @property
+    def native_value(self) -> StateType:
+        """The reading, as the station last sent it."""
+        return self.entity_description.value_fn(self.control.link.readings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvseControlSensorDescription(SensorEntityDescription):
+    """What the control loop does with the station."""
+
+    value_fn: Callable[[EvseControl], StateType]
+
+
+EVSE_CONTROL_REASONS: tuple[str, ...] = (
+    "evse_offline",
+    "stopped",
+    "off",
+    "venus_unavailable",
+    "fast_32",
+    "fast_16",
+    "manual",
+    *(reason.value for reason in Reason),
+)
+
+
+def _control_reason(control: EvseControl) -> StateType:
+    target = control.target
+    if target is None:
+        return None
+    # A reason this version does not know shows as unknown rather than breaking the enum.
+    return target.reason if target.reason in EVSE_CONTROL_REASONS else None
+
+
+def _target_current(control: EvseControl) -> StateType:
+    target = control.target
+    if target is None or target.claim is None:
+        return None
+    return 0 if target.claim.current_a is None else target.claim.current_a
+
+
+EVSE_CONTROL_SENSORS: tuple[EvseControlSensorDescription, ...] = (
+    EvseControlSensorDescription(
+        key="evse_control_reason",
+        translation_key="evse_control_reason",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(EVSE_CONTROL_REASONS),
+        value_fn=_control_reason,
+    ),
+    EvseControlSensorDescription(
+        key="evse_target_current",
+        translation_key="evse_target_current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=0,
+        value_fn=_target_current,
+    ),
+)
+
+
+class EvseControlSensor(EvseEntity, SensorEntity):
+    """The control loop's decision (available while the station is)."""
+
+    entity_description: EvseControlSensorDescription
+
+    @property
+    def native_value(self) -> StateType:
+        """The decision now."""
+        return self.entity_description.value_fn(self.control)

@@ -178,6 +178,26 @@ async def _top_balance_report(call: ServiceCall) -> ServiceResponse:
     return response
 
 
+BALANCER_PLAN_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional("balancer_id"): cv.string,
+        vol.Optional("supply_current"): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=100)),
+        vol.Optional("drain_load_w"): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=10_000)),
+    }
+)
+
+
+async def _balancer_plan(call: ServiceCall) -> ServiceResponse:
+    """The per-cell balancing plan now, and which cell to charge or drain by hand."""
+    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    return entry.runtime_data.balancer.plan_response(
+        call.data.get("balancer_id"),
+        call.data.get("supply_current"),
+        call.data.get("drain_load_w"),
+    )
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the services."""
@@ -195,5 +215,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
         "top_balance_report",
         _top_balance_report,
         schema=REPORT_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        "balancer_plan",
+        _balancer_plan,
+        schema=BALANCER_PLAN_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )

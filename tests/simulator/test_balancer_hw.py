@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from simulator import BalancerConfig, BalancerHardware, BalancerSimulator, MemoryCells
+from simulator.pack import Pack, PackConfig
 from tests.broker import MosquittoBroker
 from tests.simulator.helpers import Observer, wait_until
 
@@ -345,3 +346,23 @@ def test_lead_acid_module_preset() -> None:
     assert hw.output_current == 1.0
     assert hw.output_voltage == pytest.approx(12.6 + 0.1, abs=0.01)
     assert hw.faults == []
+
+
+def test_balancer_charges_a_cell_of_the_pack_model() -> None:
+    """The pack model is a CellSink: the balancer's charge lands in one of its cells."""
+    pack = Pack(PackConfig(cells=4, capacity_ah=5.0, soc=0.97, soc_spread=0.0, seed=2))
+    assert pack.cell_voltage(2) == pytest.approx(pack.cell_voltages()[2])
+    before = [cell.charge_ah for cell in pack.cells]
+    start_v = pack.cell_voltage(2)
+    hw = BalancerHardware(pack, BalancerConfig.lifepo4(relays=4))
+    hw.set_relay(3, True)
+    settle(hw, 0.2)
+    assert hw.output_voltage == pytest.approx(start_v, abs=0.001)  # reads the pack's cell
+    hw.set_dcdc(True)
+    settle(hw, 60.0, dt=0.1)  # 2 A for a minute
+    gained = [cell.charge_ah - old for cell, old in zip(pack.cells, before, strict=True)]
+    assert gained[2] == pytest.approx(2.0 * 60.0 / 3600.0, rel=0.01)
+    assert gained[0] == gained[1] == gained[3] == 0.0
+    assert pack.cell_voltage(2) > start_v + 0.01  # near the top the voltage follows
+    assert hw.output_voltage == pytest.approx(pack.cell_voltage(2) + 2.0 * 0.05, abs=0.002)
+    assert pack.charged_ah == 0.0  # not pack current: the pack counters are untouched

@@ -170,6 +170,10 @@ _SYSTEM: dict[str, ValueSpec] = {
     "/AutoSelectedBatteryService": _TEXT,
     "/AvailableBatteries": ValueSpec(ValueKind.JSON),
     "/AvailableBmsServices": ValueSpec(ValueKind.JSON),
+    "/Dc/Battery/Power": _POWER,
+    "/Dc/Battery/Soc": ValueSpec(ValueKind.FLOAT, 0.0, 100.0),
+    **{f"/Ac/PvOnGrid/L{phase}/Power": _POWER for phase in (1, 2, 3)},
+    **{f"/Ac/PvOnOutput/L{phase}/Power": _POWER for phase in (1, 2, 3)},
 }
 
 _SETTINGS: dict[str, ValueSpec] = {
@@ -228,6 +232,16 @@ _CHARGER: dict[str, ValueSpec] = {
     "/Link/ChargeVoltage": _PACK_VOLTAGE,
 }
 
+# The EV charger service (dbus-mqtt-ev-charger): what the GUI can change, and what it shows.
+_EVCHARGER: dict[str, ValueSpec] = {
+    "/SetCurrent": ValueSpec(ValueKind.FLOAT, 0.0, 100.0),
+    "/MaxCurrent": ValueSpec(ValueKind.FLOAT, 0.0, 100.0),
+    "/StartStop": ValueSpec(ValueKind.INT, 0, 1),
+    "/Mode": ValueSpec(ValueKind.INT, 0, 2),
+    "/Status": ValueSpec(ValueKind.INT, 0, 255),
+    "/Ac/Power": _POWER,
+}
+
 # Services the integration reads; everything else on the broker is skipped silently.
 _BY_SERVICE: dict[str, dict[str, ValueSpec]] = {
     "system": _SYSTEM,
@@ -235,6 +249,7 @@ _BY_SERVICE: dict[str, dict[str, ValueSpec]] = {
     "battery": _BATTERY,
     "vebus": _CHARGER,
     "solarcharger": _CHARGER,
+    "evcharger": _EVCHARGER,
 }
 
 
