@@ -353,12 +353,9 @@ async def test_bad_status_values_are_logged_and_ignored(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     readings = control(init_integration).link.readings
-    await wait_until(
-        lambda: (
-            None not in (readings.power_w, readings.temperature_c, readings.claim)
-            and readings.claim == {"state": "disabled", "auto_release": False}
-        )
-    )
+    await select_mode(hass, "fast_16")  # the station publishes what changes
+    await wait_until(lambda: claimed(evse, 16) and readings.claim is not None)
+    await wait_until(lambda: None not in (readings.power_w, readings.state_code))
     before = (readings.power_w, readings.state_code, readings.temperature_c, readings.claim)
     caplog.set_level(logging.WARNING)
     for key, payload in [
