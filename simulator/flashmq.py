@@ -14,7 +14,8 @@ Topic dialect (see venus-observed.md for the numbered behaviours):
 * ``W/<id>/...`` writes never answer with an error: the only confirmation is the
   N/ echo of the changed value. ``R/<id>/...`` always answers, alive or not.
 
-Not simulated, because they are properties of the broker, not of the plugin:
+Not done here, because they are properties of the broker, not of the plugin
+(``simulator.gx_broker`` configures mosquitto to reproduce both):
 
 * 19: FlashMQ's ACL blocks clients from publishing on ``N/<id>/...``. A plain
   mosquitto does not, so a test client *can* inject N/ messages here (which is

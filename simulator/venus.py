@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from simulator.battery import (
@@ -63,6 +63,14 @@ def _normalise(path: str) -> str:
     return path if path.startswith("/") else "/" + path
 
 
+@dataclass
+class _Glitch:
+    """A cell reading held at a false value; ``true_value`` is what the BMS really reads."""
+
+    true_value: JsonValue
+    timer: ClockTimer | None = None
+
+
 class VenusSimulator:
     """The Venus OS side of the wire: system, settings and battery services over MQTT."""
 
@@ -105,6 +113,8 @@ class VenusSimulator:
         self.mqtt_ev_charger: MqttEvChargerDriver | None = None
         self._drivers: list[_JsonDriver] = []
         self._driver_timers: list[ClockTimer] = []
+        # (service type, instance, path) -> a glitching reading (fault injection).
+        self._glitches: dict[tuple[str, int, str], _Glitch] = {}
         driver_topics = [c.topic for c in (mqtt_battery, mqtt_ev_charger) if c is not None]
         self.plugin = FlashMqPlugin(
             portal_id,
@@ -193,6 +203,9 @@ class VenusSimulator:
             timer.cancel()
         self._update_timers.clear()
         self.plugin.close()
+        # Not alive any more: the true readings come back without a publication.
+        for key in list(self._glitches):
+            self._end_glitch(key)
         await self._link.stop()
 
     def _on_connect(self) -> None:
@@ -299,6 +312,11 @@ class VenusSimulator:
         return svc
 
     def _apply(self, service: Service, item: Item, value: JsonValue) -> None:
+        glitch = self._glitches.get((service.service_type, service.instance, item.path))
+        if glitch is not None:
+            # The reading stays wrong; remember the real one for the end of the glitch.
+            glitch.true_value = value
+            return
         if same_value(item.value, value):
             return
         item.value = value
@@ -343,6 +361,7 @@ class VenusSimulator:
         if self.store.service(service.service_type, service.instance) is service:
             self.plugin.vanish(service)
             self.store.remove_service(service.service_type, service.instance)
+            self._drop_glitches(service)
         self._recompute()
 
     def _start_driver_timer(self, driver: _JsonDriver) -> None:
@@ -438,6 +457,7 @@ class VenusSimulator:
         svc = self._service(service, instance)
         self.plugin.vanish(svc)
         self.store.remove_service(service, instance)
+        self._drop_glitches(svc)
         if service == "battery":
             self._batteries.pop(instance, None)
             timer = self._update_timers.pop(instance, None)
@@ -482,6 +502,86 @@ class VenusSimulator:
     def full_publish(self, echo: str | None = None) -> None:
         """Force a full publish now (as an unthrottled keepalive would)."""
         self.plugin.full_publish(echo)
+
+    def glitch_cell(
+        self,
+        cell: int,
+        voltage: float | None,
+        duration: float | None = 1.0,
+        instance: int | None = None,
+    ) -> None:
+        """A glitching cell reading: ``Voltages/Cell<cell>`` reads ``voltage`` for a while.
+
+        Published at once (if alive); a simulated BMS's derived values (min/max,
+        Sum/Diff, pack voltage) follow it, as they follow any reading, while a
+        dbus-mqtt-battery driver keeps the ones it derived from its JSON. The cell
+        itself is untouched: the physics and the BMS protection keep seeing the
+        true voltage, and every update to the reading meanwhile is held back.
+        After ``duration`` seconds (None: until end_glitch) the true reading
+        returns. ``instance`` defaults to the lowest battery instance, a
+        dbus-mqtt-battery driver's service included.
+        """
+        service = self._glitch_target(instance)
+        path = cell_path("Voltages", cell)
+        item = service.items.get(path)
+        if item is None:
+            raise KeyError(f"battery/{service.instance} has no {path}")
+        key = (service.service_type, service.instance, path)
+        glitch = self._glitches.get(key)
+        if glitch is None:
+            glitch = self._glitches[key] = _Glitch(item.value)
+        elif glitch.timer is not None:
+            glitch.timer.cancel()
+            glitch.timer = None
+        if not same_value(item.value, voltage):
+            item.value = voltage
+            self.plugin.publish_item(service, item)
+        self._recompute()
+        if duration is not None:
+            timer = ClockTimer(lambda: self._end_glitch(key))
+            glitch.timer = timer
+            timer.arm_in(duration)
+
+    def end_glitch(self, cell: int, instance: int | None = None) -> None:
+        """The cell reads true again (no-op if it was not glitching)."""
+        service = self._glitch_target(instance)
+        self._end_glitch((service.service_type, service.instance, cell_path("Voltages", cell)))
+
+    @property
+    def glitching_cells(self) -> list[tuple[int, int]]:
+        """(battery instance, cell) of every glitching reading."""
+        return sorted(
+            (instance, int(path.rsplit("Cell", 1)[1])) for _, instance, path in self._glitches
+        )
+
+    def _glitch_target(self, instance: int | None) -> Service:
+        batteries = self.store.services_of_type("battery")
+        if instance is not None:
+            batteries = [b for b in batteries if b.instance == instance]
+        if not batteries:
+            raise KeyError("no battery" if instance is None else f"no battery {instance}")
+        return batteries[0]
+
+    def _drop_glitches(self, service: Service) -> None:
+        # A vanished service takes its glitches with it; a new one starts clean.
+        for key in [k for k in self._glitches if k[:2] == (service.service_type, service.instance)]:
+            timer = self._glitches.pop(key).timer
+            if timer is not None:
+                timer.cancel()
+
+    def _end_glitch(self, key: tuple[str, int, str]) -> None:
+        glitch = self._glitches.pop(key, None)
+        if glitch is None:
+            return
+        if glitch.timer is not None:
+            glitch.timer.cancel()
+        service_type, instance, path = key
+        service = self.store.service(service_type, instance)
+        item = None if service is None else service.items.get(path)
+        if service is None or item is None:
+            return  # the service (or the cell) went away meanwhile
+        self._apply(service, item, glitch.true_value)
+        self._recompute()
 
     async def publish_raw(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish arbitrary bytes on any topic and wait until sent (malformed input)."""
