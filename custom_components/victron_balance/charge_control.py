@@ -8,6 +8,7 @@ Raises a repair issue while a mode needs DVCC and DVCC is off.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,7 @@ class ChargeControl:
         self._last_error: str | None = None
         self._ready = False  # link alive and pack known at the last look
         self._verify: CALLBACK_TYPE | None = None
+        self._apply_lock = asyncio.Lock()
 
     @callback
     def async_on_venus_update(self) -> None:
@@ -173,6 +175,12 @@ class ChargeControl:
 
     async def async_apply(self) -> None:
         """Write what differs, if the budget allows; otherwise try again later."""
+        # One at a time: a second apply during the first one's awaited write would see
+        # the old value on the GX and write it again (a wasted flash write).
+        async with self._apply_lock:
+            await self._async_apply()
+
+    async def _async_apply(self) -> None:
         self._update_repair_issue()
         target = self.target()
         if target is None:

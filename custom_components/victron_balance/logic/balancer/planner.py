@@ -1,0 +1,216 @@
+"""One balancing scan: which cells to charge for how long, by the chosen strategy.
+
+Settings (strategy, Tbase, floor, max minutes) are what the user tunes; their ranges
+depend on what the balancer's relays connect (`cell` or 12 V `module`), because
+Lee Hart's numbers are for 12 V modules and a LiFePO4 cell needs scaled ones
+(`lee_hart.LIFEPO4_CELL`).
+
+`scan` applies the run condition (seed 004: "while pack average is above about
+12.5 V, or while charging power is available") and turns the plan into sequencer
+steps, skipping charges too short to be worth two relay operations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from .amp_hours import AmpHourTracker, PackMode, pack_mode
+from .lee_hart import (
+    LEAD_ACID_12V,
+    LIFEPO4_CELL,
+    Averaging,
+    ChargePlan,
+    LeeHartParameters,
+    plan,
+    should_run,
+)
+from .sequencer import ChargeStep, steps_from_minutes
+
+MIN_MINUTES = 0.5  # shorter charges are skipped (two relay operations buy nothing)
+
+
+class Strategy(StrEnum):
+    """How the scan decides (the strategy select)."""
+
+    LEE_HART = "lee_hart"  # the seed's running average
+    TRUE_MEAN = "true_mean"  # every cell against the mean of the scan
+    AMP_HOURS = "amp_hours"  # Lee's "what we really want": tracked amp-hours
+
+
+class ScanOutcome(StrEnum):
+    """Why a scan did (or did not) produce charge steps."""
+
+    PLANNED = "planned"
+    BALANCED = "balanced"  # every charge under MIN_MINUTES
+    NOT_RUNNING = "not_running"  # below the run voltage and not charging
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Bounds and step of one setting."""
+
+    low: float
+    high: float
+    step: float
+
+
+RANGES: dict[str, dict[str, Range]] = {
+    "cell": {
+        "tbase": Range(1.0, 10_000.0, 1.0),
+        "floor_voltage": Range(2.5, 3.3, 0.01),
+        "max_minutes": Range(1.0, 240.0, 1.0),
+    },
+    "module": {
+        "tbase": Range(1.0, 1_000.0, 1.0),
+        "floor_voltage": Range(9.0, 12.0, 0.1),
+        "max_minutes": Range(1.0, 240.0, 1.0),
+    },
+}
+PRESETS: dict[str, LeeHartParameters] = {"cell": LIFEPO4_CELL, "module": LEAD_ACID_12V}
+
+
+def _in_range(value: Any, bounds: Range, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and bounds.low <= number <= bounds.high):
+        raise ValueError(f"{what} {value!r} is outside {bounds.low}..{bounds.high}")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerSettings:
+    """What the user tunes for one balancer."""
+
+    kind: str
+    strategy: Strategy
+    tbase: float
+    floor_voltage: float
+    max_minutes: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in RANGES:
+            raise ValueError(f"unknown kind {self.kind!r}")
+        for name, bounds in RANGES[self.kind].items():
+            _in_range(getattr(self, name), bounds, name)
+
+    @classmethod
+    def default(cls, kind: str) -> BalancerSettings:
+        """The chemistry preset for this kind of balancer."""
+        if kind not in PRESETS:
+            raise ValueError(f"unknown kind {kind!r}")
+        preset = PRESETS[kind]
+        return cls(
+            kind=kind,
+            strategy=Strategy.LEE_HART,
+            tbase=preset.tbase,
+            floor_voltage=preset.floor_voltage,
+            max_minutes=preset.max_minutes,
+        )
+
+    def with_value(self, name: str, value: Any) -> BalancerSettings:
+        """A copy with one number changed (ValueError outside its range)."""
+        if name not in RANGES[self.kind]:
+            raise ValueError(f"unknown setting {name!r}")
+        checked = _in_range(value, RANGES[self.kind][name], name)
+        if name == "tbase":
+            return replace(self, tbase=checked)
+        if name == "floor_voltage":
+            return replace(self, floor_voltage=checked)
+        return replace(self, max_minutes=checked)
+
+    @property
+    def parameters(self) -> LeeHartParameters:
+        """Lee Hart parameters; the run voltage is the preset's."""
+        return LeeHartParameters(
+            tbase=self.tbase,
+            floor_voltage=self.floor_voltage,
+            max_minutes=self.max_minutes,
+            run_above_voltage=PRESETS[self.kind].run_above_voltage,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for persistence."""
+        return {
+            "strategy": self.strategy.value,
+            "tbase": self.tbase,
+            "floor_voltage": self.floor_voltage,
+            "max_minutes": self.max_minutes,
+        }
+
+    @classmethod
+    def from_dict(cls, kind: str, data: Mapping[str, Any]) -> BalancerSettings:
+        """Stored settings; values that no longer fit fall back to the preset one by one."""
+        settings = cls.default(kind)
+        if data.get("strategy") in {strategy.value for strategy in Strategy}:
+            settings = replace(settings, strategy=Strategy(data["strategy"]))
+        for name in RANGES[kind]:
+            try:
+                settings = settings.with_value(name, data.get(name))
+            except ValueError:
+                continue
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """The result of one scan."""
+
+    outcome: ScanOutcome
+    plan: ChargePlan | None
+    steps: list[ChargeStep]
+    mode: PackMode
+    strategy: Strategy  # what was used (amp-hours falls back to voltages without data)
+
+
+def new_tracker(
+    capacity_ah: float, voltages: Sequence[float], soc_from_voltage: Callable[[float], float]
+) -> AmpHourTracker:
+    """Start amp-hour tracking from the cells' voltages (rough in the flat middle)."""
+    capacities = [capacity_ah] * len(voltages)
+    return AmpHourTracker.from_soc(
+        capacities, [min(max(soc_from_voltage(v), 0.0), 1.0) * 100.0 for v in voltages]
+    )
+
+
+def scan(
+    voltages: Sequence[float],
+    settings: BalancerSettings,
+    *,
+    pack_current: float | None,
+    balancer_amps: float,
+    previous_average: float | None = None,
+    tracker: AmpHourTracker | None = None,
+    max_cell_voltage: float | None = None,
+) -> Scan:
+    """Plan one scan over the cells (relay n = cell n).
+
+    A cell at or above `max_cell_voltage` is never charged, whatever the plan says:
+    with a Tbase too high for the cells' size the algorithm overshoots, and near the
+    top of charge an overshoot is an overcharge.
+    """
+    parameters = settings.parameters
+    mode = pack_mode(pack_current if pack_current is not None else 0.0)
+    average = sum(voltages) / len(voltages)
+    strategy = settings.strategy
+    if strategy is Strategy.AMP_HOURS and tracker is not None and mode is not PackMode.IDLE:
+        result = tracker.plan(mode, balancer_amps, settings.max_minutes)
+    else:
+        if not should_run(average, parameters, mode is PackMode.CHARGING):
+            return Scan(ScanOutcome.NOT_RUNNING, None, [], mode, strategy)
+        if strategy is Strategy.AMP_HOURS:
+            strategy = Strategy.LEE_HART  # idle (equal voltage), or no amp-hour data
+        averaging = Averaging.TRUE_MEAN if strategy is Strategy.TRUE_MEAN else Averaging.RUNNING
+        initial = previous_average if averaging is Averaging.RUNNING else None
+        result = plan(voltages, parameters, averaging=averaging, initial_average=initial)
+    steps = [
+        step
+        for step in steps_from_minutes(result.minutes, MIN_MINUTES)
+        if max_cell_voltage is None or voltages[step.relay - 1] < max_cell_voltage
+    ]
+    outcome = ScanOutcome.PLANNED if steps else ScanOutcome.BALANCED
+    return Scan(outcome, result, steps, mode, strategy)

@@ -1,0 +1,143 @@
+"""One scan: settings, the run condition, strategies and the voltage cap."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from custom_components.victron_balance.logic.balancer.amp_hours import AmpHourTracker, PackMode
+from custom_components.victron_balance.logic.balancer.lee_hart import (
+    LEAD_ACID_12V,
+    LIFEPO4_CELL,
+    Averaging,
+    plan,
+)
+from custom_components.victron_balance.logic.balancer.planner import (
+    MIN_MINUTES,
+    BalancerSettings,
+    ScanOutcome,
+    Strategy,
+    new_tracker,
+    scan,
+)
+
+SEED = [12.6, 12.4, 12.7, 12.5]  # seed 004: 12 V modules
+
+
+def test_defaults_are_the_presets() -> None:
+    cell = BalancerSettings.default("cell")
+    assert (cell.tbase, cell.floor_voltage, cell.max_minutes) == (1000.0, 3.0, 60.0)
+    assert cell.parameters.run_above_voltage == LIFEPO4_CELL.run_above_voltage
+    module = BalancerSettings.default("module")
+    assert module.parameters == LEAD_ACID_12V
+    assert module.strategy is Strategy.LEE_HART
+
+
+def test_values_are_checked_against_the_kind() -> None:
+    cell = BalancerSettings.default("cell")
+    assert cell.with_value("tbase", 300).tbase == 300.0
+    assert cell.with_value("floor_voltage", 2.8).floor_voltage == 2.8
+    assert cell.with_value("max_minutes", 5).max_minutes == 5.0
+    with pytest.raises(ValueError, match="outside"):
+        cell.with_value("floor_voltage", 10.0)  # a module's floor, not a cell's
+    with pytest.raises(ValueError, match="number"):
+        cell.with_value("tbase", "a lot")
+    with pytest.raises(ValueError, match="outside"):
+        cell.with_value("tbase", float("nan"))
+    with pytest.raises(ValueError, match="unknown setting"):
+        cell.with_value("kind", 1)
+    assert (
+        BalancerSettings.default("module").with_value("floor_voltage", 10.5).floor_voltage == 10.5
+    )
+    with pytest.raises(ValueError, match="unknown kind"):
+        BalancerSettings.default("pack")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown kind"):
+        replace(cell, kind="pack")
+    with pytest.raises(ValueError, match="outside"):
+        replace(cell, max_minutes=0)
+
+
+def test_stored_settings_round_trip_and_bad_values_fall_back() -> None:
+    settings = replace(BalancerSettings.default("cell"), strategy=Strategy.TRUE_MEAN, tbase=250.0)
+    assert BalancerSettings.from_dict("cell", settings.to_dict()) == settings
+    restored = BalancerSettings.from_dict(
+        "cell", {"strategy": "magic", "tbase": -1, "floor_voltage": 2.9, "max_minutes": None}
+    )
+    assert restored.strategy is Strategy.LEE_HART
+    assert restored.tbase == 1000.0
+    assert restored.floor_voltage == 2.9
+    assert restored.max_minutes == 60.0
+
+
+def test_scan_reproduces_the_seed_and_skips_short_charges() -> None:
+    settings = BalancerSettings.default("module")
+    result = scan(SEED, settings, pack_current=0.0, balancer_amps=1.0)
+    assert result.outcome is ScanOutcome.PLANNED
+    assert result.plan == plan(SEED, LEAD_ACID_12V)
+    assert [step.relay for step in result.steps] == [2, 4]
+    assert result.steps[0].seconds == pytest.approx(result.plan.minutes[1] * 60)
+    assert result.mode is PackMode.IDLE
+    # The running average carries over from the previous scan.
+    carried = scan(SEED, settings, pack_current=None, balancer_amps=1.0, previous_average=12.0)
+    assert carried.plan == plan(SEED, LEAD_ACID_12V, initial_average=12.0)
+
+
+def test_true_mean_ignores_the_previous_average() -> None:
+    settings = replace(BalancerSettings.default("module"), strategy=Strategy.TRUE_MEAN)
+    result = scan(SEED, settings, pack_current=0.0, balancer_amps=1.0, previous_average=11.0)
+    assert result.plan == plan(SEED, LEAD_ACID_12V, averaging=Averaging.TRUE_MEAN)
+    assert result.strategy is Strategy.TRUE_MEAN
+
+
+def test_run_condition_and_balanced() -> None:
+    settings = BalancerSettings.default("module")
+    low = [12.2, 12.0, 12.3, 12.1]  # below 12.5 V: Lee does not run the loop
+    resting = scan(low, settings, pack_current=0.0, balancer_amps=1.0)
+    assert resting.outcome is ScanOutcome.NOT_RUNNING
+    assert resting.plan is None
+    assert resting.steps == []
+    charging = scan(low, settings, pack_current=20.0, balancer_amps=1.0)
+    assert charging.outcome is ScanOutcome.PLANNED  # charging power is available
+    assert charging.mode is PackMode.CHARGING
+    even = [12.6, 12.6, 12.6, 12.601]
+    assert scan(even, settings, pack_current=0.0, balancer_amps=1.0).outcome is (
+        ScanOutcome.BALANCED
+    )
+    assert MIN_MINUTES == 0.5
+
+
+def test_the_voltage_cap_never_charges_a_full_cell() -> None:
+    settings = BalancerSettings.default("module")
+    result = scan(SEED, settings, pack_current=0.0, balancer_amps=1.0, max_cell_voltage=12.45)
+    assert [step.relay for step in result.steps] == [2]  # cell 4 at 12.5 V is at the cap
+    none = scan(SEED, settings, pack_current=0.0, balancer_amps=1.0, max_cell_voltage=12.0)
+    assert none.outcome is ScanOutcome.BALANCED
+
+
+def test_amp_hours_by_pack_mode() -> None:
+    settings = replace(BalancerSettings.default("cell"), strategy=Strategy.AMP_HOURS)
+    volts = [3.45, 3.42, 3.47, 3.44]
+    tracker = AmpHourTracker([100.0] * 4, [90.0, 88.0, 91.0, 90.0])
+    discharging = scan(volts, settings, pack_current=-30.0, balancer_amps=2.0, tracker=tracker)
+    assert discharging.strategy is Strategy.AMP_HOURS
+    assert discharging.mode is PackMode.DISCHARGING
+    assert [step.relay for step in discharging.steps] == [1, 2, 4]
+    assert discharging.plan is not None
+    assert discharging.plan.minutes[1] == 60.0  # 3 Ah at 2 A = 90 min, capped
+    charging = scan(volts, settings, pack_current=30.0, balancer_amps=2.0, tracker=tracker)
+    assert charging.mode is PackMode.CHARGING
+    assert charging.plan is not None
+    assert charging.plan.minutes[2] == 0.0
+    # Idle (equal voltage) and no tracker (no capacity known): the voltage plan.
+    idle = scan(volts, settings, pack_current=0.0, balancer_amps=2.0, tracker=tracker)
+    assert idle.strategy is Strategy.LEE_HART
+    assert idle.plan == plan(volts, settings.parameters)
+    untracked = scan(volts, settings, pack_current=-30.0, balancer_amps=2.0)
+    assert untracked.strategy is Strategy.LEE_HART
+
+
+def test_new_tracker_from_voltages() -> None:
+    tracker = new_tracker(280.0, [3.3, 3.5, 9.9, 0.0], lambda volts: volts - 3.0)
+    assert tracker.capacities_ah == [280.0] * 4
+    assert tracker.contents_ah == pytest.approx([84.0, 140.0, 280.0, 0.0])
