@@ -24,7 +24,14 @@ from typing import Any
 import aiohttp
 
 from demo.ha_config import ROOT, write_config
-from simulator import BatteryConfig, EvModel, OpenEvseSimulator, VenusSimulator
+from simulator import (
+    BalancerConfig,
+    BalancerSimulator,
+    BatteryConfig,
+    EvModel,
+    OpenEvseSimulator,
+    VenusSimulator,
+)
 from simulator.bms import BmsConfig
 from simulator.chargers import EssConfig, MpptConfig, MultiPlusConfig
 from simulator.mqtt_ev_charger import MqttEvChargerConfig
@@ -35,6 +42,7 @@ from simulator.profiles import bdew_h0_profile, tmy_pv_profile
 DOMAIN = "victron_balance"
 PORTAL_ID = "c0ffee000001"
 EVSE_ID = "openevse-demo"
+BALANCER_SWITCH = "switch.balancer_bal1_balancing"
 CELLS = 16
 _LOGGER = logging.getLogger("demo")
 
@@ -136,6 +144,18 @@ async def configure_integration(hass: Any, broker_host: str, broker_port: int) -
     )
 
 
+async def start_balancing(hass: Any) -> None:
+    """Switch the balancer on once it has announced itself (it appears at runtime)."""
+    for _ in range(100):
+        if hass.states.get(BALANCER_SWITCH) is not None:
+            await hass.services.async_call(
+                "switch", "turn_on", {"entity_id": BALANCER_SWITCH}, blocking=True
+            )
+            return
+        await asyncio.sleep(0.1)
+    _LOGGER.warning("the balancer did not appear in Home Assistant")
+
+
 async def feed_ev_load(sim: VenusSimulator, evse: OpenEvseSimulator) -> None:
     """The car's power is an AC load of the simulated installation."""
     while True:
@@ -199,9 +219,13 @@ async def smoke_check(hass: Any, port: int, wait: float) -> dict[str, Any]:
                 "pv_power_w": states.get("sensor.victron_gx_pv_power", {}).get("state"),
                 "evse_status": states.get("sensor.ev_charger_status", {}).get("state"),
                 "evse_control": states.get("sensor.ev_charger_control_reason", {}).get("state"),
+                "balancer_status": states.get("sensor.balancer_bal1_status", {}).get("state"),
+                "balancer_active_cell": states.get("sensor.balancer_bal1_active_cell", {}).get(
+                    "state"
+                ),
             }
-            evse_live = "sensor.ev_charger_status" in live
-            summary["ok"] = len(cells) == CELLS and len(live) >= 20 and evse_live
+            devices_live = {"sensor.ev_charger_status", "sensor.balancer_bal1_status"} <= set(live)
+            summary["ok"] = len(cells) == CELLS and len(live) >= 20 and devices_live
             if summary["ok"] or time.monotonic() > deadline:
                 return summary
             await asyncio.sleep(2)
@@ -238,6 +262,16 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
     )
     await evse.start()
     ev_load = asyncio.create_task(feed_ev_load(sim, evse))
+    assert sim.plant is not None
+    balancer = BalancerSimulator(
+        broker_host,
+        broker_port,
+        balancer_id="bal1",
+        cells=sim.plant.pack,  # the balancer's DC/DC charges the simulated cells
+        config=BalancerConfig.lifepo4(relays=CELLS),
+        speed=args.speed,
+    )
+    await balancer.start()
     port = free_port() if args.smoke else args.port
     config_dir: Path = args.config
     await asyncio.to_thread(write_config, config_dir, port)
@@ -246,6 +280,7 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
         hass = await start_home_assistant(config_dir)
         await configure_integration(hass, broker_host, broker_port)
         await ensure_demo_user(hass)
+        await start_balancing(hass)
         url = f"http://127.0.0.1:{port}/victron-balance"
         if args.smoke:
             summary = await smoke_check(hass, port, wait=args.smoke_seconds)
@@ -259,6 +294,7 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
         if hass is not None and hass.state.value != "not_running":
             await hass.async_stop()
         ev_load.cancel()
+        await balancer.stop()
         await evse.stop()
         await sim.stop()
         if broker is not None:

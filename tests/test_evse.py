@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,13 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.victron_balance.const import CONF_EVSE_BASE_TOPIC, DOMAIN
 from custom_components.victron_balance.evse import EvseControl
-from simulator import EvModel, OpenEvseSimulator, VenusSimulator
+from simulator import (
+    BalancerConfig,
+    BalancerSimulator,
+    EvModel,
+    OpenEvseSimulator,
+    VenusSimulator,
+)
 from simulator.evse_claims import CLIENT_MQTT
 from simulator.mqtt_ev_charger import MqttEvChargerConfig
 from tests.broker import MosquittoBroker
@@ -415,3 +423,37 @@ async def test_diagnostics_show_the_control_state(
     assert evse_data["settings"]["mode"] == "fast_16"
     assert evse_data["claims_sent"] >= 1
     assert evse_data["venus_json"]["SetCurrent"] == 16
+
+
+async def test_home_assistant_stop_hands_the_station_back(
+    hass: HomeAssistant, init_integration: MockConfigEntry, evse: OpenEvseSimulator
+) -> None:
+    await select_mode(hass, "fast_16")
+    await wait_until(lambda: claimed(evse, 16))
+    await hass.async_stop()
+    await wait_until(lambda: our_claim(evse) is None)
+
+
+async def test_shipped_dashboard_uses_only_real_entities(
+    hass: HomeAssistant, init_integration: MockConfigEntry, mqtt_broker: MosquittoBroker
+) -> None:
+    """The dashboard in dashboards/ (also used by the demo) matches the entity ids."""
+    balancer = BalancerSimulator(
+        mqtt_broker.host,
+        mqtt_broker.port,
+        balancer_id="bal1",
+        config=BalancerConfig.lifepo4(relays=16),
+    )
+    await balancer.start()
+    try:
+        await wait_until(lambda: hass.states.get("switch.balancer_bal1_balancing") is not None)
+        text = (Path(__file__).parent.parent / "dashboards" / "victron_balance.yaml").read_text()
+        pattern = r"\b(?:sensor|binary_sensor|number|select|switch)\.[a-z0-9_]+"
+        referenced = set(re.findall(pattern, text))
+        assert len(referenced) > 80
+        missing = sorted(
+            entity_id for entity_id in referenced if hass.states.get(entity_id) is None
+        )
+        assert missing == []
+    finally:
+        await balancer.stop()

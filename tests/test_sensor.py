@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -164,14 +163,3 @@ async def test_cells_added_at_runtime(
     assert state(hass, "sensor.battery_cell_17_voltage") not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
     simulator.set_cell_count(16)
     await wait_until(lambda: state(hass, "sensor.battery_cell_18_voltage") == STATE_UNAVAILABLE)
-
-
-async def test_shipped_dashboard_uses_only_real_entities(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    """The dashboard in dashboards/ (also used by the demo) matches the entity ids."""
-    text = (Path(__file__).parent.parent / "dashboards" / "victron_balance.yaml").read_text()
-    referenced = set(re.findall(r"\b(?:sensor|binary_sensor|number|select)\.[a-z0-9_]+", text))
-    assert len(referenced) > 30
-    missing = sorted(entity_id for entity_id in referenced if hass.states.get(entity_id) is None)
-    assert missing == []

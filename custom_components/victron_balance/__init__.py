@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HassJob, HomeAssistant
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
     ConfigEntryError,
@@ -131,9 +131,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         except ServiceValidationError as err:
             LOGGER.warning("Hold at SoC not resumed: %s", err)
 
-    async def close_on_stop(_event: Event) -> None:
+    async def close_on_stop(_event: Event | None = None) -> None:
         await entry.runtime_data.close("home_assistant_stop")
 
+    # A shutdown job runs before the stop event, while the broker sessions (entry
+    # background tasks, cancelled at the stop event) can still publish the safe state.
+    entry.async_on_unload(hass.async_add_shutdown_job(HassJob(close_on_stop)))
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     entry.async_on_unload(coordinator.async_add_listener(charge.async_on_venus_update))
     entry.async_on_unload(entry.add_update_listener(_reload_on_evse_change(entry)))
