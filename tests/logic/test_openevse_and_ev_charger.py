@@ -298,7 +298,11 @@ def test_writeback_tells_gui_writes_from_our_own_echoes() -> None:
     assert detector.adopt(2.0, "/StartStop", 1) is None  # our latest: confirmed
     # Now a 0 can only come from the GUI.
     assert detector.adopt(3.0, "/StartStop", 0) == GuiChange("/StartStop", 0)
-    assert detector.adopt(3.5, "/StartStop", 0) is None  # adopted: now ours
+    # Our JSON sent just before the GUI write reverts it for a moment: not a GUI write.
+    assert detector.adopt(3.6, "/StartStop", 1) is None
+    detector.published(4.0, {"StartStop": 0}, {"/StartStop": 1})
+    assert detector.adopt(4.5, "/StartStop", 0) is None  # our JSON shown: confirmed
+    assert detector.adopt(5.0, "/StartStop", 1) == GuiChange("/StartStop", 1)
     assert detector.adopt(4.0, "/SetCurrent", 10.0) == GuiChange("/SetCurrent", 10)
     assert detector.adopt(4.0, "/SetCurrent", 10.5) is None  # not a whole number
     assert detector.adopt(4.0, "/SetCurrent", None) is None

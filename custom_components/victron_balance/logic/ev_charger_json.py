@@ -144,7 +144,9 @@ class WritebackDetector:
             history = self._published[path]
             if not history or history[-1][1] != value:
                 history.append((now, value))
-                self._confirmed[path] = _whole_number(shown.get(path)) == value
+                self._confirmed[path] = False
+            if _whole_number(shown.get(path)) == value:
+                self._confirmed[path] = True  # Venus shows it already: no echo will come
             while len(history) > 1 and now - history[0][0] > self.memory_s:
                 history.popleft()
 
@@ -164,9 +166,11 @@ class WritebackDetector:
         )
         if in_flight:
             return None
-        # Adopted: it is what we publish from now on, and Venus already shows it.
+        # Adopted: it is what we publish from now on. A JSON we sent just before may
+        # still revert it for a moment, so older values stay "ours" until Venus shows
+        # the adopted one again from our own JSON.
         history.append((now, number))
-        self._confirmed[path] = True
+        self._confirmed[path] = False
         return GuiChange(path, number)
 
 
