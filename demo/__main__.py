@@ -258,6 +258,7 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
         broker_port,
         evse_id=EVSE_ID,
         ev=EvModel(battery_kwh=60.0, soc=35.0, target_soc=90.0, plugged=True),
+        status_interval=5.0,  # its status topics are not retained: repeat them soon
         speed=args.speed,
     )
     await evse.start()
