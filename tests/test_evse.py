@@ -8,7 +8,9 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
+import aiomqtt
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE
@@ -21,7 +23,11 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.victron_balance.const import CONF_EVSE_BASE_TOPIC, DOMAIN
+from custom_components.victron_balance.const import (
+    CONF_EVSE_BASE_TOPIC,
+    CONF_EVSE_IN_VENUS,
+    DOMAIN,
+)
 from custom_components.victron_balance.evse import EvseControl
 from simulator import (
     BalancerConfig,
@@ -457,3 +463,73 @@ async def test_shipped_dashboard_uses_only_real_entities(
         assert missing == []
     finally:
         await balancer.stop()
+
+
+async def test_publish_failures_are_logged_and_retried(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    evse: OpenEvseSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    evse_control = control(init_integration)
+    with patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")):
+        await select_mode(hass, "fast_32")
+        assert "openEVSE claim not sent: publish to" in caplog.text
+        assert "EV charger JSON not published" in caplog.text  # SetCurrent 16 -> 32
+    assert our_claim(evse) is None
+    await wait_until(lambda: claimed(evse, 32))  # the next tick sends it
+    with patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")):
+        await select_mode(hass, "off")
+        assert "openEVSE claim not released" in caplog.text
+    assert claimed(evse, 32)
+    await wait_until(lambda: our_claim(evse) is None)  # released on a later tick
+    assert evse_control.target is not None and evse_control.target.reason == "off"
+
+
+async def test_unreadable_stored_settings_fall_back_to_off(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+) -> None:
+    hass_storage[f"{DOMAIN}.{config_entry.entry_id}.evse"] = {
+        "version": 1,
+        "data": {"mode": "fast_32", "charging_enabled": True, "max_current_a": "lots"},
+    }
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    settings = control(config_entry).settings
+    assert settings.mode.value == "off"
+    assert our_claim(evse) is None
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_not_shown_in_venus_when_switched_off(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=config_entry.unique_id,
+        data=dict(config_entry.data),
+        options={**config_entry.options, CONF_EVSE_IN_VENUS: False},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_until(lambda: control(entry).link.online)
+    await select_mode(hass, "fast_16")
+    await wait_until(lambda: claimed(evse, 16))
+    # No JSON: the driver never creates its service, and GUI topics are not looked at.
+    await simulator.publish_raw(
+        f"W/{PORTAL_ID}/evcharger/100/SetCurrent", json.dumps({"value": 10}).encode()
+    )
+    await settle(None, quiet=0.2)
+    assert simulator.mqtt_ev_charger is not None
+    assert simulator.mqtt_ev_charger.service is None
+    assert control(entry).gui_changes == 0
+    await hass.config_entries.async_unload(entry.entry_id)

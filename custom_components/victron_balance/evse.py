@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import ssl
 from collections.abc import Mapping
 from datetime import timedelta
@@ -50,22 +49,21 @@ from .logic.ev_charger_json import (
     WritebackDetector,
     build_json,
 )
+from .logic.evse_control import ClaimKeeper, surplus_inputs, surplus_settings, surplus_target
 from .logic.evse_modes import (
     EvseSettings,
     SettingsError,
     Situation,
     Target,
     adopt_gui_change,
-    capped_current,
     fixed_target,
     venus_mode,
     venus_set_current,
 )
 from .logic.log_limiter import RateLimitedLogger
-from .logic.openevse import ClaimRequest, EvseReadings, claim_matches
-from .logic.pv_surplus import PvSurplusController, SurplusDecision, SurplusInputs, SurplusSettings
-from .logic.venus_state import VenusState, phase_total
-from .logic.venus_topics import SYSTEM, ServiceKey
+from .logic.openevse import EvseReadings
+from .logic.pv_surplus import PvSurplusController, SurplusDecision
+from .logic.venus_topics import ServiceKey
 from .transport.mqtt_session import (
     CannotConnect,
     InvalidAuth,
@@ -77,9 +75,6 @@ from .transport.openevse_link import OpenEvseLink
 
 STORAGE_VERSION = 1
 TICK = timedelta(seconds=1)
-# A claim the station does not show is sent again after 5 s, then 10, 20... up to 60 s.
-CLAIM_RESEND_MIN_S = 5.0
-CLAIM_RESEND_MAX_S = 60.0
 VENUS_PUBLISH_S = 10.0  # the driver exits after 60 s without a JSON
 
 
@@ -128,40 +123,6 @@ class EvseCoordinator(DataUpdateCoordinator[EvseReadings]):
             self.async_set_updated_data(self.link.readings)
 
 
-def surplus_settings(settings: EvseSettings) -> SurplusSettings:
-    """The PV controller's settings from the user's numbers."""
-    return SurplusSettings(
-        min_current_a=float(settings.pv_min_current_a),
-        max_current_a=float(min(settings.pv_max_current_a, settings.max_current_a)),
-        battery_lower_soc=settings.battery_lower_soc,
-        battery_upper_soc=settings.battery_upper_soc,
-        priority_soc=min(settings.priority_soc, settings.battery_upper_soc),
-    )
-
-
-def _float(value: Any) -> float | None:
-    return value if isinstance(value, float) else None
-
-
-def surplus_inputs(
-    now: float, state: VenusState, readings: EvseReadings, battery_soc: float | None
-) -> SurplusInputs:
-    """What the PV controller sees of the system at `now`."""
-    dc_pv = _float(state.value(SYSTEM, "/Dc/Pv/Power"))
-    ac_pv = [phase_total(state, "/Ac/PvOnGrid"), phase_total(state, "/Ac/PvOnOutput")]
-    known = [p for p in (dc_pv, *ac_pv) if p is not None]
-    return SurplusInputs(
-        now=now,
-        pv_power_w=sum(known) if known else None,
-        grid_power_w=phase_total(state, "/Ac/Grid"),
-        battery_power_w=_float(state.value(SYSTEM, "/Dc/Battery/Power")),
-        battery_soc=battery_soc,
-        consumption_w=phase_total(state, "/Ac/Consumption"),
-        ev_power_w=readings.power_w,
-        ev_connected=readings.plugged_in,
-    )
-
-
 class EvseControl:
     """Turns the user's EVSE mode into claims, and shows the station in Venus."""
 
@@ -187,9 +148,7 @@ class EvseControl:
         self.decision: SurplusDecision | None = None
         self.claims_sent = 0
         self.gui_changes = 0
-        self._sent: ClaimRequest | None = None
-        self._sent_at: float | None = None
-        self._resend_after = CLAIM_RESEND_MIN_S
+        self._claims = ClaimKeeper()
         self._writeback = WritebackDetector()
         self._seen_venus: dict[str, Any] = {}
         self._venus_json: dict[str, Any] | None = None
@@ -280,17 +239,12 @@ class EvseControl:
         if fixed is not None:
             self.decision = None
             return fixed
-        battery = self.venus.battery()
-        soc = _float(self.venus.link.state.value(SYSTEM, "/Dc/Battery/Soc"))
-        if soc is None and battery is not None:
-            soc = _float(battery.value("/Soc"))
-        inputs = surplus_inputs(now, self.venus.link.state, self.link.readings, soc)
+        inputs = surplus_inputs(
+            now, self.venus.link.state, self.link.readings, self.venus.battery()
+        )
         decision = self.surplus.update(inputs)
         self.decision = decision
-        if decision.current_a <= 0 or not math.isfinite(decision.current_a):
-            return Target(ClaimRequest(None), decision.reason)
-        current = capped_current(decision.current_a, self.settings, situation)
-        return Target(ClaimRequest(current), decision.reason)
+        return surplus_target(decision, self.settings, situation)
 
     async def async_tick(self) -> None:
         """One control step: decide, claim, show in Venus."""
@@ -317,47 +271,37 @@ class EvseControl:
         if request is None:
             # Offline: nothing to send. It may come back without our claim (a power
             # cut, or auto-release), so send it again as soon as it is online.
-            self._sent = None
+            self._claims.forget()
             return
-        in_force = claim_matches(request, self.link.readings.claim)
-        if request == self._sent:
-            if in_force:
-                self._resend_after = CLAIM_RESEND_MIN_S
-                return
-            if self._sent_at is not None and now - self._sent_at < self._resend_after:
-                return
-            # Not shown by the station (lost, or it restarted): again, backing off.
-            self._resend_after = min(self._resend_after * 2, CLAIM_RESEND_MAX_S)
-        else:
-            self._resend_after = CLAIM_RESEND_MIN_S
+        if not self._claims.due(request, self.link.readings.claim, now):
+            return
         try:
             await self.link.claim(request)
         except SessionError as err:
             self._errors.warning("claim", f"openEVSE claim not sent: {err}")
             return
-        if request != self._sent:
+        if request != self._claims.sent:
             LOGGER.info(
                 "openEVSE %s: %s (%s)",
                 self.link.base_topic,
                 "pause" if request.current_a is None else f"{request.current_a} A",
                 target.reason,
             )
-        self._sent = request
-        self._sent_at = now
+        self._claims.record(request, now)
         self.claims_sent += 1
 
     async def _hand_back(self) -> None:
         """Release our claim if we hold one (Off: the station is not ours to run)."""
-        if self._sent is None and self.link.readings.claim is None:
+        if not self._claims.must_release(self.link.readings.claim):
             return
         try:
             await self.link.release()
         except SessionError as err:
-            self._errors.warning("claim", f"openEVSE claim not released: {err}")
+            self._errors.warning("release", f"openEVSE claim not released: {err}")
             return
-        if self._sent is not None:
+        if self._claims.sent is not None:
             LOGGER.info("openEVSE %s handed back (claim released)", self.link.base_topic)
-        self._sent = None
+        self._claims.forget()
         # The station's retained `claim` clears shortly; until then do not repeat.
         self.link.readings.claim = None
 

@@ -35,17 +35,19 @@ from .evse_entity import EvseEntity
 from .logic.openevse import EvseReadings, EvseStatus
 from .logic.pv_surplus import Reason
 from .logic.top_balance.controller import Decision, TopBalanceState
-from .logic.venus_state import BatteryView, VenusState, charger_current_limit, phase_total
+from .logic.venus_state import (
+    BatteryView,
+    VenusState,
+    charger_current_limit,
+    float_value,
+    phase_total,
+)
 from .logic.venus_topics import SYSTEM
 from .top_balance import TopBalanceRunner
 
 PARALLEL_UPDATES = 0
 
 UNIT_AMPERE_HOURS = "Ah"
-
-
-def _number(value: Any) -> float | None:
-    return value if isinstance(value, float) else None
 
 
 def _text(value: Any) -> str | None:
@@ -84,13 +86,13 @@ def _power(
 def _grid_phase(phase: int) -> GxSensorDescription:
     return _power(
         f"grid_power_l{phase}",
-        lambda state: _number(state.value(SYSTEM, f"/Ac/Grid/L{phase}/Power")),
+        lambda state: float_value(state.value(SYSTEM, f"/Ac/Grid/L{phase}/Power")),
         entity_registry_enabled_default=False,
     )
 
 
 GX_SENSORS: tuple[GxSensorDescription, ...] = (
-    _power("pv_power", lambda state: _number(state.value(SYSTEM, "/Dc/Pv/Power"))),
+    _power("pv_power", lambda state: float_value(state.value(SYSTEM, "/Dc/Pv/Power"))),
     _power("grid_power", lambda state: phase_total(state, "/Ac/Grid")),
     *(_grid_phase(phase) for phase in (1, 2, 3)),
     _power("consumption", lambda state: phase_total(state, "/Ac/Consumption")),
@@ -101,7 +103,7 @@ GX_SENSORS: tuple[GxSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=2,
-        value_fn=lambda state: _number(state.value(SYSTEM, "/Control/EffectiveChargeVoltage")),
+        value_fn=lambda state: float_value(state.value(SYSTEM, "/Control/EffectiveChargeVoltage")),
     ),
     GxSensorDescription(
         key="charger_current_limit",
@@ -122,7 +124,7 @@ GX_SENSORS: tuple[GxSensorDescription, ...] = (
 )
 
 
-def _battery_number(
+def _batteryfloat_value(
     key: str,
     path: str,
     *,
@@ -138,7 +140,7 @@ def _battery_number(
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=unit,
         suggested_display_precision=precision,
-        value_fn=lambda battery: _number(battery.value(path)),
+        value_fn=lambda battery: float_value(battery.value(path)),
         **kwargs,
     )
 
@@ -153,7 +155,7 @@ def _cell_extreme_voltage(
     return value
 
 
-def _cell_extreme_number(
+def _cell_extremefloat_value(
     extreme: Callable[[BatteryView], Any],
 ) -> Callable[[BatteryView], StateType]:
     def value(battery: BatteryView) -> StateType:
@@ -169,37 +171,37 @@ _VOLTAGE = SensorDeviceClass.VOLTAGE
 _CURRENT = SensorDeviceClass.CURRENT
 
 BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
-    _battery_number("voltage", "/Dc/0/Voltage", device_class=_VOLTAGE, unit=_VOLT, precision=2),
-    _battery_number("current", "/Dc/0/Current", device_class=_CURRENT, unit=_AMP, precision=1),
-    _battery_number(
+    _batteryfloat_value("voltage", "/Dc/0/Voltage", device_class=_VOLTAGE, unit=_VOLT, precision=2),
+    _batteryfloat_value("current", "/Dc/0/Current", device_class=_CURRENT, unit=_AMP, precision=1),
+    _batteryfloat_value(
         "power",
         "/Dc/0/Power",
         device_class=SensorDeviceClass.POWER,
         unit=UnitOfPower.WATT,
         precision=0,
     ),
-    _battery_number(
+    _batteryfloat_value(
         "state_of_charge",
         "/Soc",
         device_class=SensorDeviceClass.BATTERY,
         unit=PERCENTAGE,
         precision=1,
     ),
-    _battery_number(
+    _batteryfloat_value(
         "temperature",
         "/Dc/0/Temperature",
         device_class=SensorDeviceClass.TEMPERATURE,
         unit=UnitOfTemperature.CELSIUS,
         precision=1,
     ),
-    _battery_number(
+    _batteryfloat_value(
         "consumed_amphours",
         "/ConsumedAmphours",
         device_class=None,
         unit=UNIT_AMPERE_HOURS,
         precision=1,
     ),
-    _battery_number(
+    _batteryfloat_value(
         "time_to_go",
         "/TimeToGo",
         device_class=SensorDeviceClass.DURATION,
@@ -207,7 +209,7 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         precision=1,
         suggested_unit_of_measurement=UnitOfTime.HOURS,
     ),
-    _battery_number(
+    _batteryfloat_value(
         "bms_charge_voltage_limit",
         "/Info/MaxChargeVoltage",
         device_class=_VOLTAGE,
@@ -215,7 +217,7 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         precision=2,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    _battery_number(
+    _batteryfloat_value(
         "bms_charge_current_limit",
         "/Info/MaxChargeCurrent",
         device_class=_CURRENT,
@@ -223,7 +225,7 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    _battery_number(
+    _batteryfloat_value(
         "bms_discharge_current_limit",
         "/Info/MaxDischargeCurrent",
         device_class=_CURRENT,
@@ -252,12 +254,12 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
     BatterySensorDescription(
         key="min_cell",
         translation_key="min_cell",
-        value_fn=_cell_extreme_number(BatteryView.min_cell),
+        value_fn=_cell_extremefloat_value(BatteryView.min_cell),
     ),
     BatterySensorDescription(
         key="max_cell",
         translation_key="max_cell",
-        value_fn=_cell_extreme_number(BatteryView.max_cell),
+        value_fn=_cell_extremefloat_value(BatteryView.max_cell),
     ),
     BatterySensorDescription(
         key="cell_delta",

@@ -41,7 +41,7 @@ from .logic.top_balance.controller import (
     TopBalanceState,
 )
 from .logic.top_balance.report import RunReport, report_from
-from .logic.venus_state import dvcc_enabled
+from .logic.venus_state import dvcc_enabled, float_value
 from .logic.venus_topics import SETTINGS
 from .logic.virtual_bms import (
     DEFAULT_INSTANCE,
@@ -284,9 +284,9 @@ class TopBalanceRunner:
         return Measurements(
             now_s=now_s,
             cell_voltages=[cells.get(number) for number in range(1, max(cells, default=0) + 1)],
-            pack_voltage=_float(battery.value("/Dc/0/Voltage")),
-            pack_current=_float(battery.value("/Dc/0/Current")),
-            temperature_c=_float(battery.value("/Dc/0/Temperature")),
+            pack_voltage=float_value(battery.value("/Dc/0/Voltage")),
+            pack_current=float_value(battery.value("/Dc/0/Current")),
+            temperature_c=float_value(battery.value("/Dc/0/Temperature")),
             bms_alarm=alarm,
             venus_alive=link.alive,
             bms_allows_charge=allowed if isinstance(allowed, bool) else None,
@@ -331,7 +331,7 @@ class TopBalanceRunner:
             self._safe_until = now + SAFE_TAIL_S
             return
         battery = self.coordinator.battery()
-        soc = None if battery is None else _float(battery.value("/Soc"))
+        soc = None if battery is None else float_value(battery.value("/Soc"))
         try:
             settings = self.settings()
         except ServiceValidationError:
@@ -422,7 +422,3 @@ class TopBalanceRunner:
                 "reports": [report.to_dict() for report in self.reports],
             }
         )
-
-
-def _float(value: Any) -> float | None:
-    return value if isinstance(value, float) else None

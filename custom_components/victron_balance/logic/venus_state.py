@@ -281,6 +281,11 @@ def dvcc_enabled(state: VenusState) -> bool | None:
     return control if isinstance(control, bool) else None
 
 
+def float_value(value: Any) -> float | None:
+    """A stored value as a number, or None (values are coerced on arrival: floats only)."""
+    return value if isinstance(value, float) else None
+
+
 def phase_total(state: VenusState, prefix: str) -> float | None:
     """Sum of L1..L3 powers under a system prefix; None when no phase is known."""
     powers = [state.value(SYSTEM, f"{prefix}/L{phase}/Power") for phase in (1, 2, 3)]
