@@ -27,7 +27,6 @@ survives restarts of Home Assistant and of the device.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,7 +43,7 @@ from homeassistant.helpers.storage import Store
 from .const import CONF_CHEMISTRY, DEFAULT_CHEMISTRY, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator
 from .logic.balancer.advisory import Advice, AdvisorySettings, advise
-from .logic.balancer.amp_hours import AmpHourTracker
+from .logic.balancer.amp_hours import AmpHourTracker, PackMode, pack_mode
 from .logic.balancer.contract import (
     INFO_FILTER,
     BadPayload,
@@ -58,19 +57,22 @@ from .logic.balancer.planner import (
     Scan,
     ScanOutcome,
     Strategy,
+    at_charge_cap,
+    charge_cap_v,
     new_tracker,
     scan,
+    sequencer_config,
 )
 from .logic.balancer.sequencer import (
     Command,
     Reading,
     Sequencer,
-    SequencerConfig,
     SequencerState,
 )
 from .logic.balancer.wear import WearTracker
 from .logic.log_limiter import RateLimitedLogger
 from .logic.top_balance.chemistry import PRESETS, ChemistryPreset, estimated_soc
+from .logic.venus_state import float_value
 from .transport.mqtt_session import MqttSession, PublishFailed
 
 STORAGE_VERSION = 1
@@ -81,7 +83,6 @@ SAVE_DELAY_S = 10.0
 KNEE_V = 3.40  # LiFePO4: below it a cell voltage says little about its charge
 DEFAULT_SUPPLY_A = 5.0
 DEFAULT_DRAIN_W = 5.0
-MODULE_MAX_V = 14.4  # a 12 V lead-acid module's absorption voltage
 
 _SWITCHING = frozenset(
     {
@@ -117,24 +118,6 @@ class LatchedFault:
         return {"reason": self.reason, "detail": self.detail}
 
 
-def sequencer_config(info: BalancerInfo, current_a: float | None) -> SequencerConfig:
-    """Thresholds for one device, from its `info` (docs/balancer-mqtt.md).
-
-    A step may take `settle_time`, its proof arrives with the next measurement, and
-    the loop looks once per tick: the timeout covers all three.
-    """
-    amps = current_a if current_a is not None and current_a > 0 else info.max_current
-    rise = amps * info.output_resistance  # the I x R step when charging
-    timeout = info.settle_time + info.measure_interval + 2 * TICK_S
-    return SequencerConfig(
-        step_timeout_s=timeout,
-        step_timeouts={SequencerState.CHARGING: 3 * timeout},  # the BMS lags a little
-        match_tolerance_v=0.05 if info.kind == "cell" else 0.1,
-        min_rise_v=0.3 * rise,
-        max_rise_v=max(0.5, 5 * rise),
-    )
-
-
 def chemistry_preset(coordinator: VenusCoordinator) -> ChemistryPreset:
     """The chemistry chosen in the options (as the top balance uses it)."""
     key = coordinator.config_entry.options.get(CONF_CHEMISTRY, DEFAULT_CHEMISTRY)
@@ -157,8 +140,7 @@ def pack_voltages(coordinator: VenusCoordinator) -> list[float] | None:
 
 def _battery_float(coordinator: VenusCoordinator, path: str) -> float | None:
     battery = coordinator.battery()
-    value = None if battery is None else battery.value(path)
-    return value if isinstance(value, float) and math.isfinite(value) else None
+    return None if battery is None else float_value(battery.value(path))
 
 
 def manual_advice(
@@ -399,7 +381,7 @@ class BalancerRunner:
 
     def _new_sequencer(self) -> Sequencer:
         reported = self.device.reported()
-        config = sequencer_config(self.info, self.device.dcdc_current)
+        config = sequencer_config(self.info, self.device.dcdc_current, TICK_S)
         data = {
             "relays": self.info.relays,
             "commanded": reported.to_dict(),
@@ -471,24 +453,21 @@ class BalancerRunner:
     @property
     def max_cell_voltage(self) -> float:
         """No cell is charged at or above this: the chemistry's top-balance target."""
-        if self.info.kind == "module":
-            return MODULE_MAX_V
-        return chemistry_preset(self.coordinator).cell_target_v
+        return charge_cap_v(self.info.kind, chemistry_preset(self.coordinator).cell_target_v)
 
     def _cap_charge(self, sequencer: Sequencer, cells: list[float]) -> None:
         """A cell that reached the cap while charging is done for this scan."""
         relay = sequencer.commanded.relay
-        if sequencer.state is not SequencerState.CHARGING or relay is None:
-            return
-        if cells[relay - 1] < self.max_cell_voltage:
+        charging = relay if sequencer.state is SequencerState.CHARGING else None
+        if charging is None or not at_charge_cap(charging, cells, self.max_cell_voltage):
             return
         LOGGER.info(
             "Balancer %s: cell %d reached %.3f V, moving on",
             self.balancer_id,
-            relay,
-            cells[relay - 1],
+            charging,
+            cells[charging - 1],
         )
-        sequencer.start([step for step in sequencer.queue if step.relay != relay])
+        sequencer.start([step for step in sequencer.queue if step.relay != charging])
 
     def _start_tracker(self, cells: list[float]) -> AmpHourTracker | None:
         capacity = _battery_float(self.coordinator, "/InstalledCapacity")
@@ -835,7 +814,8 @@ class BalancerManager:
         )
         parameters = settings.parameters
         result = plan(voltages, parameters, averaging=averaging)
-        charging = (_battery_float(self.coordinator, "/Dc/0/Current") or 0.0) > 1.0
+        current = _battery_float(self.coordinator, "/Dc/0/Current") or 0.0
+        charging = pack_mode(current) is PackMode.CHARGING
         return {
             "balancer": None if runner is None else runner.balancer_id,
             "plan": {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
 from custom_components.victron_balance.logic.balancer.amp_hours import AmpHourTracker, PackMode
+from custom_components.victron_balance.logic.balancer.contract import BalancerInfo
 from custom_components.victron_balance.logic.balancer.lee_hart import (
     LEAD_ACID_12V,
     LIFEPO4_CELL,
@@ -18,9 +20,13 @@ from custom_components.victron_balance.logic.balancer.planner import (
     BalancerSettings,
     ScanOutcome,
     Strategy,
+    at_charge_cap,
+    charge_cap_v,
     new_tracker,
     scan,
+    sequencer_config,
 )
+from custom_components.victron_balance.logic.balancer.sequencer import SequencerState
 
 SEED = [12.6, 12.4, 12.7, 12.5]  # seed 004: 12 V modules
 
@@ -141,3 +147,43 @@ def test_new_tracker_from_voltages() -> None:
     tracker = new_tracker(280.0, [3.3, 3.5, 9.9, 0.0], lambda volts: volts - 3.0)
     assert tracker.capacities_ah == [280.0] * 4
     assert tracker.contents_ah == pytest.approx([84.0, 140.0, 280.0, 0.0])
+
+
+# --- device thresholds and the charge cap (moved out of the HA runner) -------------
+
+
+def _info(kind: str = "cell") -> BalancerInfo:
+    payload = {
+        "id": "bal1",
+        "protocol": 1,
+        "relays": 4,
+        "kind": kind,
+        "dcdc": {"open_circuit_voltage": 4.2, "max_current": 2.0, "output_resistance": 0.05},
+        "settle_time": 1.0,
+        "measure_interval": 1.0,
+    }
+    return BalancerInfo.parse("bal1", json.dumps(payload).encode())
+
+
+def test_sequencer_thresholds_follow_the_device() -> None:
+    config = sequencer_config(_info(), None, 1.0)
+    # settle time + one measurement + two ticks; charging may lag three times that.
+    assert config.step_timeout_s == 4.0
+    assert config.timeout(SequencerState.CHARGING) == 12.0
+    # The I x R step of the device's own maximum current (2 A x 0.05 ohm = 0.1 V).
+    assert config.min_rise_v == pytest.approx(0.03)
+    assert config.max_rise_v == 0.5
+    assert config.match_tolerance_v == 0.05
+    # A lower setpoint gives a smaller expected rise; modules get a wider match.
+    assert sequencer_config(_info(), 1.0, 1.0).min_rise_v == pytest.approx(0.015)
+    assert sequencer_config(_info(), 0.0, 1.0).min_rise_v == pytest.approx(0.03)
+    assert sequencer_config(_info("module"), None, 1.0).match_tolerance_v == 0.1
+
+
+def test_charge_cap() -> None:
+    assert charge_cap_v("cell", 3.55) == 3.55
+    assert charge_cap_v("module", 3.55) == 14.4
+    cells = [3.40, 3.55, 3.56]
+    assert not at_charge_cap(1, cells, 3.55)
+    assert at_charge_cap(2, cells, 3.55)  # at the cap counts
+    assert at_charge_cap(3, cells, 3.55)

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from .amp_hours import AmpHourTracker, PackMode, pack_mode
+from .contract import BalancerInfo
 from .lee_hart import (
     LEAD_ACID_12V,
     LIFEPO4_CELL,
@@ -28,7 +29,7 @@ from .lee_hart import (
     plan,
     should_run,
 )
-from .sequencer import ChargeStep, steps_from_minutes
+from .sequencer import ChargeStep, SequencerConfig, SequencerState, steps_from_minutes
 
 MIN_MINUTES = 0.5  # shorter charges are skipped (two relay operations buy nothing)
 
@@ -214,3 +215,34 @@ def scan(
     ]
     outcome = ScanOutcome.PLANNED if steps else ScanOutcome.BALANCED
     return Scan(outcome, result, steps, mode, strategy)
+
+
+MODULE_MAX_V = 14.4  # a 12 V lead-acid module's absorption voltage
+
+
+def sequencer_config(info: BalancerInfo, current_a: float | None, tick_s: float) -> SequencerConfig:
+    """Thresholds for one device, from its `info` (docs/balancer-mqtt.md).
+
+    A step may take `settle_time`, its proof arrives with the next measurement, and
+    the loop looks once per tick: the timeout covers all three.
+    """
+    amps = current_a if current_a is not None and current_a > 0 else info.max_current
+    rise = amps * info.output_resistance  # the I x R step when charging
+    timeout = info.settle_time + info.measure_interval + 2 * tick_s
+    return SequencerConfig(
+        step_timeout_s=timeout,
+        step_timeouts={SequencerState.CHARGING: 3 * timeout},  # the BMS lags a little
+        match_tolerance_v=0.05 if info.kind == "cell" else 0.1,
+        min_rise_v=0.3 * rise,
+        max_rise_v=max(0.5, 5 * rise),
+    )
+
+
+def charge_cap_v(kind: str, cell_target_v: float) -> float:
+    """No cell is charged at or above this: the top-balance target (modules: absorption)."""
+    return MODULE_MAX_V if kind == "module" else cell_target_v
+
+
+def at_charge_cap(relay: int, cells: Sequence[float], cap_v: float) -> bool:
+    """The cell on `relay` (1-based) reached the cap: stop charging it this scan."""
+    return cells[relay - 1] >= cap_v
