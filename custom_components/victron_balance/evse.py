@@ -351,10 +351,7 @@ class EvseControl:
             return
         self._venus_json = data
         self._venus_published_at = now
-        key = ServiceKey("evcharger", self.venus_instance)
-        state = self.venus.link.state
-        shown = {path: state.value(key, path) for path in WRITABLE_PATHS} if state.has(key) else {}
-        self._writeback.published(now, data, shown)
+        self._writeback.published(now, data)
 
     @callback
     def _check_gui_changes(self) -> None:

@@ -291,8 +291,8 @@ def test_json_for_the_driver() -> None:
 def test_writeback_tells_gui_writes_from_our_own_echoes() -> None:
     detector = WritebackDetector(memory_s=15.0)
     assert detector.adopt(0.0, "/SetCurrent", 10) is None  # nothing published yet
-    detector.published(0.0, {"SetCurrent": 16, "StartStop": 0, "Mode": 0}, {})
-    detector.published(1.0, {"SetCurrent": 16, "StartStop": 1, "Mode": 0}, {})
+    detector.published(0.0, {"SetCurrent": 16, "StartStop": 0, "Mode": 0})
+    detector.published(1.0, {"SetCurrent": 16, "StartStop": 1, "Mode": 0})
     # The old StartStop 0 may still arrive before our 1: ours, not the GUI's.
     assert detector.adopt(1.5, "/StartStop", 0) is None
     assert detector.adopt(2.0, "/StartStop", 1) is None  # our latest: confirmed
@@ -300,7 +300,7 @@ def test_writeback_tells_gui_writes_from_our_own_echoes() -> None:
     assert detector.adopt(3.0, "/StartStop", 0) == GuiChange("/StartStop", 0)
     # Our JSON sent just before the GUI write reverts it for a moment: not a GUI write.
     assert detector.adopt(3.6, "/StartStop", 1) is None
-    detector.published(4.0, {"StartStop": 0}, {"/StartStop": 1})
+    detector.published(4.0, {"StartStop": 0})
     assert detector.adopt(4.5, "/StartStop", 0) is None  # our JSON shown: confirmed
     assert detector.adopt(5.0, "/StartStop", 1) == GuiChange("/StartStop", 1)
     assert detector.adopt(4.0, "/SetCurrent", 10.0) == GuiChange("/SetCurrent", 10)
@@ -308,7 +308,19 @@ def test_writeback_tells_gui_writes_from_our_own_echoes() -> None:
     assert detector.adopt(4.0, "/SetCurrent", None) is None
     assert detector.adopt(4.0, "/Mode", True) == GuiChange("/Mode", 1)
     assert detector.adopt(4.0, "/Unknown", 1) is None
-    # Shown already when published: confirmed at once; old values age out.
-    detector.published(30.0, {"SetCurrent": 20}, {"/SetCurrent": 20.0})
+    # Old values age out of the in-flight memory.
+    detector.published(30.0, {"SetCurrent": 20})
     assert detector.adopt(31.0, "/SetCurrent", 16) == GuiChange("/SetCurrent", 16)
-    detector.published(32.0, {"SetCurrent": "x"}, {})  # not an int: ignored
+    detector.published(32.0, {"SetCurrent": "x"})  # not an int: ignored
+
+
+def test_a_gui_value_shown_when_we_publish_does_not_confirm_it() -> None:
+    """The race seen under load: JSON A (16) is on its way, the GUI sets 10 (adopted),
+    we publish 10 while Venus still shows the GUI's 10, then A's 16 arrives."""
+    detector = WritebackDetector(memory_s=15.0)
+    detector.published(0.0, {"SetCurrent": 16})
+    assert detector.adopt(0.5, "/SetCurrent", 10) == GuiChange("/SetCurrent", 10)
+    detector.published(1.0, {"SetCurrent": 10})
+    assert detector.adopt(1.5, "/SetCurrent", 16) is None  # JSON A's revert: ours
+    assert detector.adopt(2.0, "/SetCurrent", 10) is None  # our JSON: confirmed
+    assert detector.adopt(3.0, "/SetCurrent", 16) == GuiChange("/SetCurrent", 16)

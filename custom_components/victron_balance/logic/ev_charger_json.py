@@ -135,8 +135,12 @@ class WritebackDetector:
         }
         self._confirmed: dict[str, bool] = dict.fromkeys(WRITABLE_PATHS, False)
 
-    def published(self, now: float, data: dict[str, Any], shown: dict[str, Any]) -> None:
-        """Remember the writable values of a JSON we sent; `shown` is what Venus shows now."""
+    def published(self, now: float, data: dict[str, Any]) -> None:
+        """Remember the writable values of a JSON we sent.
+
+        Only an `N/` message confirms a value: Venus showing it already proves nothing,
+        because that may be a GUI write our previous JSON is about to revert.
+        """
         for path in WRITABLE_PATHS:
             value = data.get(path.lstrip("/"))
             if not isinstance(value, int):
@@ -145,8 +149,6 @@ class WritebackDetector:
             if not history or history[-1][1] != value:
                 history.append((now, value))
                 self._confirmed[path] = False
-            if _whole_number(shown.get(path)) == value:
-                self._confirmed[path] = True  # Venus shows it already: no echo will come
             while len(history) > 1 and now - history[0][0] > self.memory_s:
                 history.popleft()
 
