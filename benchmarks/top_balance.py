@@ -5,7 +5,13 @@ simulator's pure physics plant (no MQTT), one simulated second per step:
 
 * `seed_fixed_current` (seed 000): Info/MaxChargeCurrent 5 A, CVL = cells x 3.65 V,
   AllowToCharge always 1; only the real BMS's OVP stops it.
-* `victron_balance`: `TopBalanceController`, stepped from the plant's measurements.
+* `victron_balance`: `TopBalanceController`, stepped from the plant's measurements, its
+  decisions passed through the safety envelope (`logic.safety.filter_limits`) against
+  the real BMS's published values, as the integration sends them: the real BMS's CCL
+  and permissions bind the run, only the CVL may be raised (to the cap).
+
+The real BMS leaves the top to the top balance: a fixed CCL of 100 A (no taper near the
+top, as a JK board or dbus-serialbattery with CCCM off), its own 3.65 V OVP.
 
 "Balanced" is judged by the harness the same way for both: every cell at or above the
 shunt level (target - 0.1 V) and max - min <= 10 mV, held for the hold time. A run stops
@@ -26,6 +32,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from custom_components.victron_balance.logic.charge_supervisor import envelope_config
+from custom_components.victron_balance.logic.safety.envelope import Wish, filter_limits
+from custom_components.victron_balance.logic.safety.real_bms import BmsReading
 from custom_components.victron_balance.logic.top_balance.chemistry import PRESETS
 from custom_components.victron_balance.logic.top_balance.controller import (
     Measurements,
@@ -77,7 +86,12 @@ class Scenario:
                 soc_spread=self.soc_spread,
                 seed=self.seed,
             ),
-            bms=BmsConfig(balance_current=self.bleed_a, balance_threshold=self.balance_threshold_v),
+            bms=BmsConfig(
+                balance_current=self.bleed_a,
+                balance_threshold=self.balance_threshold_v,
+                ccl_by_cell_voltage=False,
+                max_charge_current=100.0,
+            ),
             multiplus=MultiPlusConfig(max_charge_current=self.max_charge_a, grid_charging=True),
             mppt=MpptConfig() if dc else None,
             ess=EssConfig() if dc else None,
@@ -154,6 +168,21 @@ def measure(plant: PlantModel) -> Measurements:
     )
 
 
+def real_reading(plant: PlantModel) -> BmsReading:
+    """The real BMS as the integration reads it from its published paths."""
+    items: dict[str, Any] = {}
+    for path, value in plant.bms.paths().items():
+        # Published as Venus types: flags as bools, numbers as floats.
+        if path.startswith("/Io/"):
+            items[path] = bool(value)
+        elif isinstance(value, int) and not path.startswith("/Alarms/"):
+            items[path] = float(value)
+        else:
+            items[path] = value
+    items["/Dc/0/Voltage"] = sum(plant.pack.cell_voltages())
+    return BmsReading.of(items, len(plant.pack.cells))
+
+
 def run(scenario: Scenario, controller: str) -> dict[str, Any]:
     """One controller on one scenario."""
     started = time.monotonic()
@@ -164,6 +193,7 @@ def run(scenario: Scenario, controller: str) -> dict[str, Any]:
     monitor = BalanceMonitor(preset.cell_target_v - preset.shunt_offset_v)
     cap_s = CAP_FACTOR * scenario.lower_bound_h() * HOUR
     ctrl: TopBalanceController | None = None
+    envelope = envelope_config(settings_for(scenario))
     if controller == "victron_balance":
         ctrl = TopBalanceController()
         ctrl.start(plant.now, settings_for(scenario))
@@ -180,7 +210,16 @@ def run(scenario: Scenario, controller: str) -> dict[str, Any]:
             if decision.state is TopBalanceState.ABORTED:
                 outcome = f"aborted: {decision.abort_reason}"
                 break
-            plant.external_bms = BmsLimits(decision.cvl_v, decision.ccl_a, decision.allow_to_charge)
+            wish = Wish(
+                cvl_v=decision.cvl_v,
+                ccl_a=decision.ccl_a,
+                allow_charge=decision.allow_to_charge,
+                elevate_cvl=decision.active,
+            )
+            wire = filter_limits(wish, real_reading(plant), envelope).wire
+            plant.external_bms = BmsLimits(
+                wire.max_charge_voltage, wire.max_charge_current, wire.allow_to_charge
+            )
         plant.step()
         volts = plant.pack.cell_voltages()
         max_cell = max(max_cell, *volts)

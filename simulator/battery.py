@@ -124,7 +124,11 @@ def derive(service: Service, config: BatteryConfig) -> dict[str, JsonValue]:
         _value(service, cell_path("Balances", index)) for index in range(1, config.cells + 1)
     ]
     updates["/Balancing"] = 1 if any(b == 1 for b in balances) else 0
-    updates["/System/NrOfCellsPerBattery"] = config.cells
+    # serialbattery knows its cell count; a pack fed through dbus-mqtt-battery with a
+    # JSON that carries none reports 0 ("unknown", behaviour 34).
+    updates["/System/NrOfCellsPerBattery"] = (
+        config.cells if config.flavour == "serialbattery" else 0
+    )
     return updates
 
 

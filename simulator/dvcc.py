@@ -89,6 +89,8 @@ class DvccLoop:
         self.next_run = 0.0
         self.applied = UNCONTROLLED
         self.runs = 0
+        # Fault injection: chargers that report this current whatever DVCC hands them.
+        self.ignored_by_chargers: float | None = None
 
     def settings_changed(self, now: float) -> None:
         """A user setting changed: the next pass comes 1.3-2.3 s from now."""
@@ -101,6 +103,9 @@ class DvccLoop:
     def run(self, now: float, settings: DvccSettings, bms: BmsLimits | None) -> ChargerLimits:
         """One pass: compute and apply the limits, schedule the next pass."""
         self.runs += 1
-        self.applied = ChargerLimits(effective_ccl(settings, bms), effective_cvl(settings, bms))
+        current = effective_ccl(settings, bms)
+        if self.ignored_by_chargers is not None and current is not None:
+            current = self.ignored_by_chargers
+        self.applied = ChargerLimits(current, effective_cvl(settings, bms))
         self.next_run = max(self.next_run + ADJUST_INTERVAL, now + 1e-9)
         return self.applied

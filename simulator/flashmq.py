@@ -114,6 +114,7 @@ class FlashMqPlugin:
         self.full_publish_count = 0
         self.settings_writes = 0
         self.rejected_writes: list[tuple[str, str]] = []
+        self.reject_writes = False  # fault injection: SetValue fails for every write
         self.received_writes: list[tuple[str, JsonValue]] = []
 
     # ----------------------------------------------------------------- state
@@ -175,16 +176,25 @@ class FlashMqPlugin:
             self._send_item(service, item)
 
     def publish_service(self, service: Service) -> None:
-        """A service appeared: publish all its items while alive."""
+        """A service appeared: all its items one by one, in hash order, while alive.
+
+        A driver that (re)starts registers its ~181 paths one by one (behaviour 35):
+        whoever reads them sees the service grow, never all of it at once.
+        """
         if self._alive:
-            for item in service.items.values():
+            items = list(service.items.values())
+            self._rng.shuffle(items)
+            for item in items:
                 self._send_item(service, item)
 
     def vanish(self, service: Service, items: Iterable[Item] | None = None) -> None:
-        """Zero-byte payloads for a vanished service (or some of its paths), while alive."""
-        if not self._alive:
-            return
-        for item in service.items.values() if items is None else items:
+        """Zero-byte payloads for a vanished service (or some of its paths), one by one.
+
+        Published even while no keepalive is active (behaviour 6's exception, 2026-11-23).
+        """
+        doomed = list(service.items.values() if items is None else items)
+        self._rng.shuffle(doomed)
+        for item in doomed:
             self._send(self.topic(service, item.path), b"", False)
 
     def full_publish(self, echo: str | None = None) -> None:
@@ -329,6 +339,9 @@ class FlashMqPlugin:
         return service, item, item.coerce(data["value"])
 
     def _handle_write(self, topic: str, parts: list[str], payload: bytes) -> None:
+        if self.reject_writes:
+            self._reject(topic, "fault injection: every write refused")
+            return
         try:
             service, item, value = self._parse_write(parts, payload)
         except WriteRejected as err:

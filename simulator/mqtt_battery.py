@@ -94,6 +94,8 @@ def default_values() -> dict[str, JsonValue]:
     values: dict[str, JsonValue] = dict.fromkeys(_NULL_PATHS)
     values |= {f"/Alarms/{name}": 0 for name in _ZERO_ALARMS}
     values |= {
+        # 0 unless the JSON gives a cell count (behaviour 34).
+        "/System/NrOfCellsPerBattery": 0,
         "/System/NrOfModulesOnline": 1,
         "/System/NrOfModulesOffline": 0,
         "/System/NrOfModulesBlockingCharge": 0,

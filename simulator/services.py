@@ -37,6 +37,11 @@ BATTERY_ALARMS = (
     "HighTemperature",
     "LowTemperature",
     "InternalFailure",
+    # dbus-serialbattery also publishes these (dbushelper.py).
+    "HighCellVoltage",
+    "BmsCable",
+    "HighInternalTemperature",
+    "FuseBlown",
 )
 
 # system/0 paths that mirror the active battery (battery path -> system path).
@@ -106,6 +111,7 @@ def build_system_service(portal_id: str) -> Service:
     service.add("/ActiveBatteryService", None)
     service.add("/ActiveBmsService", None)
     service.add("/ActiveBmsInstance", None)
+    service.add("/Dvcc/Alarms/MultipleBatteries", 0)
     service.add("/AutoSelectedBatteryService", NO_BATTERY_MONITOR)
     service.add("/AvailableBatteries", "{}")
     service.add("/AvailableBmsServices", [])
@@ -197,7 +203,9 @@ def build_battery_service(config: BatteryConfig, seed: int) -> Service:
     service.add("/System/MaxCellVoltage", None)
     service.add("/System/MinVoltageCellId", None)
     service.add("/System/MaxVoltageCellId", None)
-    service.add("/System/NrOfCellsPerBattery", config.cells)
+    service.add(
+        "/System/NrOfCellsPerBattery", config.cells if config.flavour == "serialbattery" else 0
+    )
     voltages = initial_cell_voltages(config, seed)
     for index in range(1, config.cell_slots + 1):
         present = index <= config.cells

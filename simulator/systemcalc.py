@@ -70,6 +70,8 @@ def derive_system(store: ItemStore) -> dict[str, JsonValue]:
     )
     updates["/ActiveBmsService"] = None if bms is None else bms.name
     updates["/ActiveBmsInstance"] = None if bms is None else bms.instance
+    # Two services that publish a charge voltage limit: raised whichever is chosen (33).
+    updates["/Dvcc/Alarms/MultipleBatteries"] = int(sum(1 for b in batteries if is_bms(b)) > 1)
     # A JSON *string* holding JSON (type drift, behaviour 11).
     updates["/AvailableBatteries"] = dump_json(
         {

@@ -487,6 +487,12 @@ class VenusSimulator:
         timer.arm_in(config.update_interval)
 
     # ------------------------------------------------------- fault injection
+    def chargers_ignore_dvcc(self, current: float | None) -> None:
+        """Fault injection: the chargers take ``current`` A whatever DVCC says (None: heal)."""
+        if self.plant is None:
+            raise RuntimeError("chargers need a plant")
+        self.plant.dvcc.ignored_by_chargers = current
+
     def pause_heartbeat(self) -> None:
         """Heartbeats stop while the system stays alive."""
         self.plugin.pause_heartbeat()

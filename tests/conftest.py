@@ -22,6 +22,7 @@ from custom_components.victron_balance.const import (
     CONF_VERIFY_TLS,
     DOMAIN,
 )
+from custom_components.victron_balance.logic.safety import pack
 from simulator import BatteryConfig, VenusSimulator
 from tests.broker import BrokerUser, MosquittoBroker
 from tests.certs import TlsCertificates, make_certificates
@@ -31,6 +32,17 @@ from tests.helpers import PORTAL_ID, settle
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load integrations from custom_components/."""
+
+
+@pytest.fixture(autouse=True)
+def pack_confirms_at_once(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pack is confirmed by its full publish alone, unless a test wants the real window.
+
+    The window (5 s of a stable shape after a full publish) is tested on its own:
+    mark such tests `@pytest.mark.pack_window`.
+    """
+    if request.node.get_closest_marker("pack_window") is None:
+        monkeypatch.setattr(pack, "CONFIRM_S", 0.0)
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import DOMAIN
-from custom_components.victron_balance.logic.dvcc_limits import ChargeMode
 from custom_components.victron_balance.logic.venus_topics import SETTINGS, ServiceKey
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
 from simulator import BatteryConfig, VenusSimulator
@@ -54,6 +53,10 @@ async def test_defaults_follow_the_bms_without_writing(
     voltage = hass.states.get(VOLTAGE)
     assert voltage.attributes["min"] == 46.4  # 16 cells x 2.90 V (LiFePO4)
     assert voltage.attributes["max"] == 58.4  # 16 cells x 3.65 V
+    # The GX holds no limit: the numbers say so instead of showing a wish.
+    assert voltage.state == STATE_UNKNOWN
+    assert voltage.attributes["wanted"] == 58.4
+    assert hass.states.get(CURRENT).state == STATE_UNKNOWN
     assert hass.states.get(CURRENT).attributes["step"] == 1
     assert simulator.settings_writes == 0
     assert hass.states.get(WRITES).state == "0"
@@ -67,15 +70,34 @@ async def test_limited_mode_writes_the_limits_and_flags_dvcc_off(
 ) -> None:
     await set_number(hass, CURRENT, 30.7)  # stored; follow_bms writes nothing
     assert simulator.settings_writes == 0
+    assert hass.states.get(CURRENT).attributes["wanted"] == 30
+    assert hass.states.get(CURRENT).attributes["pending"] is False  # not in Limited
     await select_mode(hass, "limited")
+    await wait_until(lambda: simulator.settings_writes == 2)
     assert setting(simulator, MAX_CURRENT) == 30  # whole amps, as Venus keeps them
     assert setting(simulator, MAX_VOLTAGE) == 58.4
-    assert simulator.settings_writes == 2
+    # What the GX confirmed, not the wish.
+    await wait_until(lambda: hass.states.get(CURRENT).state == "30.0")
+    assert hass.states.get(CURRENT).attributes["pending"] is False
     issue_id = f"dvcc_disabled_{init_integration.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
     # Switching DVCC on at the GX clears the repair by itself.
     simulator.set_value("settings", 0, "/Settings/Services/Bol", 1)
     await wait_until(lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is None)
+
+
+async def test_the_numbers_show_what_the_gx_holds(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    """Changed on the GX (or elsewhere): the entity shows the GX, the wish stays apart."""
+    await select_mode(hass, "limited")
+    await wait_until(lambda: hass.states.get(CURRENT).state == "50.0")
+    simulator.set_value("settings", 0, MAX_CURRENT, 30)
+    await wait_until(lambda: hass.states.get(CURRENT).state == "30.0")
+    state = hass.states.get(CURRENT)
+    assert state.attributes["wanted"] == 50
+    assert state.attributes["pending"] is True
+    assert setting(simulator, MAX_CURRENT) == 30  # no tug of war with the GX
 
 
 async def test_follow_bms_removes_user_limits(
@@ -86,9 +108,11 @@ async def test_follow_bms_removes_user_limits(
     simulator.set_value("settings", 0, MAX_VOLTAGE, 54.0)
     link = init_integration.runtime_data.link
     await wait_until(lambda: link.state.value(SETTINGS, MAX_VOLTAGE) == 54.0)
+    await wait_until(lambda: hass.states.get(VOLTAGE).state == "54.0")
     await select_mode(hass, "follow_bms")
-    assert setting(simulator, MAX_CURRENT) == -1
-    assert setting(simulator, MAX_VOLTAGE) == 0.0
+    await wait_until(lambda: setting(simulator, MAX_CURRENT) == -1)
+    await wait_until(lambda: setting(simulator, MAX_VOLTAGE) == 0.0)
+    await wait_until(lambda: hass.states.get(VOLTAGE).state == STATE_UNKNOWN)
 
 
 async def test_writes_are_spaced_and_counted(
@@ -135,21 +159,50 @@ async def test_out_of_bounds_values_are_refused(
     assert simulator.settings_writes == 0
 
 
-async def test_a_write_without_echo_is_an_error(
+async def test_nothing_is_written_blind_and_the_limits_follow_when_the_gx_is_back(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     simulator: VenusSimulator,
 ) -> None:
-    """With the GX silent, nothing is written blind; the user gets a translated error."""
+    """With the GX silent no write is made (it could not be confirmed); later it is."""
     link = init_integration.runtime_data.link
     simulator.pause_heartbeat()
     await advance(hass, freezer, HEARTBEAT_TIMEOUT + 1, activity=lambda: link.state.messages)
     assert not link.alive
-    with pytest.raises(HomeAssistantError) as raised:
-        await init_integration.runtime_data.charge.async_update(mode=ChargeMode.LIMITED)
-    assert raised.value.translation_key == "write_failed"
-    assert simulator.settings_writes == 0
+    # The select is unavailable now; the service still takes the choice.
+    await hass.services.async_call(
+        DOMAIN,
+        "set_charge_limits",
+        {"config_entry_id": init_integration.entry_id, "mode": "limited"},
+        blocking=True,
+    )
+    await advance(hass, freezer, 3, activity=lambda: link.state.messages)
+    assert simulator.received_writes == []
+    simulator.resume_heartbeat()
+    await advance(hass, freezer, 5, activity=lambda: link.state.messages)
+    await wait_until(lambda: simulator.settings_writes == 2)
+    assert setting(simulator, MAX_CURRENT) == 50
+
+
+async def test_a_write_the_gx_does_not_echo_is_logged_and_tried_again(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    link = init_integration.runtime_data.link
+    await set_number(hass, CURRENT, 20)
+    # The GX applies nothing and says nothing (a rejected write, venus-observed 14).
+    simulator.plugin.reject_writes = True
+    await select_mode(hass, "limited")
+    await advance(hass, freezer, 8, activity=lambda: link.state.messages)
+    await wait_until(lambda: "failed" in caplog.text and "trying again later" in caplog.text)
+    assert setting(simulator, MAX_CURRENT) == -1
+    simulator.plugin.reject_writes = False
+    await advance(hass, freezer, 35, activity=lambda: link.state.messages)
+    await wait_until(lambda: setting(simulator, MAX_CURRENT) == 20)
 
 
 async def test_settings_survive_a_reload(
@@ -157,11 +210,12 @@ async def test_settings_survive_a_reload(
 ) -> None:
     await set_number(hass, VOLTAGE, 55.2)
     await select_mode(hass, "limited")
+    await wait_until(lambda: setting(simulator, MAX_VOLTAGE) == 55.2)
     await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     assert hass.states.get(MODE).state == "limited"
-    assert hass.states.get(VOLTAGE).state == "55.2"
-    assert setting(simulator, MAX_VOLTAGE) == 55.2
+    await wait_until(lambda: hass.states.get(VOLTAGE).state == "55.2")
+    assert hass.states.get(VOLTAGE).attributes["wanted"] == 55.2
 
 
 async def test_set_charge_limits_service(
@@ -178,9 +232,9 @@ async def test_set_charge_limits_service(
         },
         blocking=True,
     )
-    assert setting(simulator, MAX_CURRENT) == 12
-    assert setting(simulator, MAX_VOLTAGE) == 54.0
-    await wait_until(lambda: hass.states.get(CURRENT).state == "12")
+    await wait_until(lambda: setting(simulator, MAX_CURRENT) == 12)
+    await wait_until(lambda: setting(simulator, MAX_VOLTAGE) == 54.0)
+    await wait_until(lambda: hass.states.get(CURRENT).state == "12.0")
 
 
 @pytest.mark.parametrize(
@@ -256,28 +310,93 @@ async def test_the_charger_is_checked_to_follow_the_limit(
     plant_simulator: VenusSimulator,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    """The effective limit shows only on the charger (Link/ChargeCurrent): verify it there."""
+    """The effective limit shows only on the charger (Link/ChargeCurrent): verify it there,
+    15 s after the write, through the timer."""
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     link = config_entry.runtime_data.link
+    issue_id = f"charger_not_following_{config_entry.entry_id}"
     await set_number(hass, CURRENT, 20)
+    # A charger that takes 70 A whatever DVCC hands it.
+    plant_simulator.chargers_ignore_dvcc(70.0)
     await select_mode(hass, "limited")
     await advance(hass, freezer, 20, activity=lambda: link.state.messages)
-    await wait_until(
-        lambda: hass.states.get("sensor.victron_gx_charger_current_limit").state == "20.0"
-    )
-    issue_id = f"charger_not_following_{config_entry.entry_id}"
-    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-    # A charger that ignores the limit (reported above it) raises a repair.
-    control = config_entry.runtime_data.charge
-    vebus = ServiceKey("vebus", link.state.instances("vebus")[0])
-    link.state.services[vebus]["/Link/ChargeCurrent"] = 70.0
-    control.verify_charger_follows()
+    await wait_until(lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None)
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_placeholders == {"limit": "20", "handed": "70.0"}
-    link.state.services[vebus]["/Link/ChargeCurrent"] = 20.0
-    control.verify_charger_follows()
-    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    # Healed, and the next write is checked again: the repair goes.
+    plant_simulator.chargers_ignore_dvcc(None)
+    await advance(hass, freezer, 31, activity=lambda: link.state.messages)
+    await set_number(hass, CURRENT, 25)
+    await advance(hass, freezer, 20, activity=lambda: link.state.messages)
+    await wait_until(
+        lambda: hass.states.get("sensor.victron_gx_charger_current_limit").state == "25.0"
+    )
+    await wait_until(lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is None)
     await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+@pytest.mark.pack_window
+@pytest.mark.parametrize("voltage", [None, 55.2])
+async def test_a_driver_restart_never_writes_a_limit_from_half_a_pack(
+    voltage: float | None,
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    mqtt_broker: MosquittoBroker,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Item 1 of the safety issue: a BMS fed through dbus-mqtt-battery (cell count 0) whose
+    driver restarts, its topics vanishing and coming back one by one. Only a confirmed,
+    complete pack may set the charge voltage window: no 3.65 V for a 16S pack."""
+    config = BatteryConfig(instance=512, cells=16, flavour="mqtt_battery")
+    sim = VenusSimulator(
+        mqtt_broker.host, mqtt_broker.port, portal_id=PORTAL_ID, battery=config, seed=3
+    )
+    await sim.start()
+    try:
+        await settle(None, quiet=0.05)
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+        link = config_entry.runtime_data.link
+        assert link.state.value(ServiceKey("battery", 512), "/System/NrOfCellsPerBattery") == 0
+
+        def activity() -> int:
+            return int(link.state.messages)
+
+        await advance(hass, freezer, 6, activity=activity)  # the pack confirms
+        if voltage is not None:
+            await set_number(hass, VOLTAGE, voltage)
+        expected = 58.4 if voltage is None else voltage  # None: the top of the window
+        await select_mode(hass, "limited")
+        await wait_until(lambda: setting(sim, MAX_VOLTAGE) == expected)
+        written = len(sim.received_writes)
+        # The driver stops: every path vanishes, one by one.
+        sim.remove_service("battery", 512)
+        await advance(hass, freezer, 5, activity=activity)
+        assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE  # no pack: no window
+        with pytest.raises(ServiceValidationError) as raised:
+            await hass.services.async_call(
+                DOMAIN,
+                "set_charge_limits",
+                {"config_entry_id": config_entry.entry_id, "voltage": 54.0},
+                blocking=True,
+            )
+        assert raised.value.translation_key == "pack_unknown"
+        # It comes back, path by path in hash order, still without a cell count.
+        sim.add_battery(config)
+        for _ in range(10):
+            await advance(hass, freezer, 1, activity=activity)
+        await wait_until(lambda: hass.states.get(VOLTAGE).state == str(expected))
+        assert hass.states.get(VOLTAGE).attributes["max"] == 58.4  # 16 x 3.65 again
+        voltages = [v for t, v in sim.received_writes[written:] if t.endswith("MaxChargeVoltage")]
+        assert voltages == []  # nothing written meanwhile: the GX kept the right value
+        assert setting(sim, MAX_VOLTAGE) == expected
+        assert "Traceback" not in caplog.text
+        assert "NrOfCellsPerBattery" not in caplog.text  # 0 is normal, not bad input
+        await hass.config_entries.async_unload(config_entry.entry_id)
+    finally:
+        await sim.stop()

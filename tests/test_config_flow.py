@@ -322,11 +322,13 @@ async def test_options_flow(
         "virtual_bms_instance": 101,
         CONF_KEEPALIVE_INTERVAL: 20,
     }
-    runner = init_integration.runtime_data.top_balance
-    assert (runner.topic, runner.instance) == ("custom/vbms", 101)
+    runner = init_integration.runtime_data.charge
+    assert (runner.topic, runner.virtual_instance) == ("custom/vbms", 101)
     # The chemistry sets the windows at once: CALB tops out at 3.60 V per cell.
-    assert init_integration.runtime_data.charge.bounds().voltage_max_v == 57.6
-    assert init_integration.runtime_data.top_balance.preset.key == "calb_360"
+    bounds = runner.bounds()
+    assert bounds is not None
+    assert bounds.voltage_max_v == 57.6
+    assert runner.preset.key == "calb_360"
     assert init_integration.runtime_data.venus.battery_instance == 512
 
 

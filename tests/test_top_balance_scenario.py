@@ -46,7 +46,9 @@ MAX_SIM_S = 90 * 60  # simulated; a run that has not ended by then has failed
 STATE = "sensor.battery_top_balance"
 
 PACK = PackConfig(cells=CELLS, capacity_ah=100.0, soc=0.975, soc_spread=0.012, seed=3)
-BMS = BmsConfig(balance_current=BLEED, balance_threshold=0.005)
+# A BMS that leaves the top to the top balance: a fixed CCL (no taper near the top, like
+# a JK board or serialbattery with CCCM off). Its limits still bind the run (I1).
+BMS = BmsConfig(balance_current=BLEED, balance_threshold=0.005, ccl_by_cell_voltage=False)
 
 
 def plant_config(dc_coupled: bool) -> PlantConfig:
@@ -75,7 +77,8 @@ def dc_coupled() -> bool:
 async def simulator(
     mqtt_broker: MosquittoBroker, dc_coupled: bool
 ) -> AsyncIterator[VenusSimulator]:
-    """A GX with physics, DVCC on, and the dbus-mqtt-battery driver chosen as BMS."""
+    """A GX with physics, DVCC on, the dbus-mqtt-battery driver installed; the controlling
+    BMS is left on "automatic": the integration switches it for the run."""
     sim = VenusSimulator(
         mqtt_broker.host,
         mqtt_broker.port,
@@ -88,7 +91,6 @@ async def simulator(
     )
     await sim.start()
     sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-    sim.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", VIRTUAL)
     await settle(None, quiet=0.05)
     yield sim
     await sim.stop()
@@ -135,7 +137,7 @@ async def run_to_end(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry, sim: VenusSimulator
 ) -> Trace:
     """Step one simulated second at a time until the run is over (or MAX_SIM_S)."""
-    runner = entry.runtime_data.top_balance
+    supervisor = entry.runtime_data.charge.supervisor
     plant = sim.plant
     assert plant is not None
     trace = Trace()
@@ -143,7 +145,7 @@ async def run_to_end(
     def activity() -> int:
         return int(entry.runtime_data.link.state.messages)
 
-    while runner.active and trace.seconds < MAX_SIM_S:
+    while supervisor.running and trace.seconds < MAX_SIM_S:
         await advance(hass, freezer, 1, activity=activity)
         trace.seconds += 1
         cvl = virtual(sim, "/Info/MaxChargeVoltage")
@@ -178,29 +180,35 @@ async def test_completes_from_a_large_imbalance_without_ovp(
     await start(hass, init_integration)
     trace = await run_to_end(hass, freezer, init_integration, simulator)
 
-    runner = init_integration.runtime_data.top_balance
+    supervisor = init_integration.runtime_data.charge.supervisor
+    settings = supervisor.controller.settings
+    assert settings is not None
     after = reported_cells(simulator)
     spread = max(after) - min(after)
     report("AC-coupled", trace, simulator, spread)
-    assert runner.controller.state is TopBalanceState.DONE, runner.controller.abort_reason
+    assert supervisor.controller.state is TopBalanceState.DONE, supervisor.controller.abort_reason
     assert trace.seconds < 1.5 * 3600
     assert simulator.ovp_events == 0
     assert spread <= 0.010
-    assert min(after) >= runner.controller.settings.shunt_v
+    assert min(after) >= settings.shunt_v
     assert 0 < trace.max_cvl <= round(CELLS * TARGET, 3)
-    assert trace.max_cell < runner.controller.settings.limit_v  # never near OVP
-    # The GX really followed the virtual BMS all along, and the run left a report.
-    assert simulator.get_value("system", 0, "/ActiveBmsInstance") == VIRTUAL
-    assert runner.reports[-1].outcome == "done"
-    assert runner.reports[-1].ah_delivered > 1.0
+    assert trace.max_cell < settings.limit_v  # never near OVP
+    # The GX really followed the virtual BMS, and the run left a report.
+    assert simulator.get_value("settings", 0, "/Settings/SystemSetup/BmsInstance") == VIRTUAL
+    assert supervisor.reports[-1].outcome == "done"
+    assert supervisor.reports[-1].ah_delivered > 1.0
     assert hass.states.get(STATE).state == "done"
 
-    # After DONE the virtual BMS announces the normal (non-elevated) limits.
-    normal = runner.controller.settings.normal_cvl_v
+    # After DONE: a non-elevated CVL at once, then the real BMS again.
+    normal = settings.normal_cvl_v
     await advance(
         hass, freezer, 3, activity=lambda: init_integration.runtime_data.link.state.messages
     )
-    assert virtual(simulator, "/Info/MaxChargeVoltage") == normal
+    assert virtual(simulator, "/Info/MaxChargeVoltage") <= normal
+    await advance(
+        hass, freezer, 40, activity=lambda: init_integration.runtime_data.link.state.messages
+    )
+    assert simulator.get_value("system", 0, "/ActiveBmsInstance") == REAL
     assert simulator.ovp_events == 0
 
 
@@ -220,13 +228,15 @@ async def test_dc_coupled_pv_completes_without_ovp(
     await start(hass, init_integration)
     trace = await run_to_end(hass, freezer, init_integration, simulator)
 
-    runner = init_integration.runtime_data.top_balance
+    supervisor = init_integration.runtime_data.charge.supervisor
+    settings = supervisor.controller.settings
+    assert settings is not None
     after = reported_cells(simulator)
     spread = max(after) - min(after)
     report("DC-coupled", trace, simulator, spread)
     assert simulator.ovp_events == 0
     assert 0 < trace.max_cvl <= round(CELLS * TARGET, 3)
-    assert runner.controller.state is TopBalanceState.DONE, runner.controller.abort_reason
+    assert supervisor.controller.state is TopBalanceState.DONE, supervisor.controller.abort_reason
     assert trace.seconds < 1.5 * 3600
     assert spread <= 0.010
-    assert trace.max_cell < runner.controller.settings.limit_v
+    assert trace.max_cell < settings.limit_v

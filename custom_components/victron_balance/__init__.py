@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Coroutine
-from functools import partial
 from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
@@ -13,21 +12,18 @@ from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
     ConfigEntryError,
     ConfigEntryNotReady,
-    ServiceValidationError,
 )
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .balancer import BalancerManager
 from .broker import async_create_session
-from .charge_control import ChargeControl, async_return_to_follow_bms
-from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN, LOGGER
+from .charge_runner import ChargeRunner
+from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
 from .evse import async_setup_evse, evse_options
-from .logic.dvcc_limits import ChargeMode
 from .logic.keepalive import DEFAULT_INTERVAL
 from .services import async_setup_services
-from .top_balance import TopBalanceRunner
 from .transport.mqtt_session import CannotConnect, InvalidAuth
 from .transport.venus_link import VenusLink, VenusNotAnswering
 
@@ -98,16 +94,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         ) from err
 
     coordinator = VenusCoordinator(hass, entry, link)
-    charge = ChargeControl(hass, coordinator)
-    await charge.async_load()
-    top_balance = TopBalanceRunner(hass, coordinator, session)
-    top_balance.on_finished = partial(async_return_to_follow_bms, charge)
+    charge = ChargeRunner(hass, coordinator, session)
     entry.runtime_data = VictronBalanceRuntimeData(
         session=session,
         link=link,
         venus=coordinator,
         charge=charge,
-        top_balance=top_balance,
         balancer=BalancerManager(hass, coordinator, session),
     )
     try:
@@ -122,14 +114,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         await entry.runtime_data.close()
         raise
 
-    await top_balance.async_load()
+    # Restores the mode; resumes a recent run or a hold, gives back a stale BMS switch.
+    await charge.async_load()
     # Balancers on the Venus broker (balancer/+/info); found ones get their entities.
     await entry.runtime_data.balancer.async_start()
-    if charge.settings.mode is ChargeMode.HOLD_AT_SOC:
-        try:
-            await top_balance.async_start_hold()
-        except ServiceValidationError as err:
-            LOGGER.warning("Hold at SoC not resumed: %s", err)
 
     async def close_on_stop(_event: Event | None = None) -> None:
         await entry.runtime_data.close("home_assistant_stop")
@@ -138,7 +126,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
     # background tasks, cancelled at the stop event) can still publish the safe state.
     entry.async_on_unload(hass.async_add_shutdown_job(HassJob(close_on_stop)))
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
-    entry.async_on_unload(coordinator.async_add_listener(charge.async_on_venus_update))
     entry.async_on_unload(entry.add_update_listener(_reload_on_evse_change(entry)))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if entry.runtime_data.evse is not None:

@@ -20,7 +20,7 @@ from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
 from .evse_entity import EvseEntity
 from .logic.venus_state import BatteryView, VenusState, dvcc_enabled
-from .logic.venus_values import BATTERY_ALARMS
+from .logic.venus_values import BATTERY_ALARMS, MONITOR_ONLY_ALARMS
 
 PARALLEL_UPDATES = 0
 
@@ -90,6 +90,8 @@ BATTERY_BINARY_SENSORS: tuple[BatteryBinarySensorDescription, ...] = (
             device_class=BinarySensorDeviceClass.PROBLEM,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=_alarm(name),
+            # Battery monitors (BMV/SmartShunt) only: hidden until the user wants them.
+            entity_registry_enabled_default=name not in MONITOR_ONLY_ALARMS,
         )
         for name in BATTERY_ALARMS
     ),

@@ -10,16 +10,24 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import BATTERY_AUTO, CONF_BATTERY_INSTANCE, DOMAIN, LOGGER
+from .const import (
+    BATTERY_AUTO,
+    CONF_BATTERY_INSTANCE,
+    CONF_VIRTUAL_BMS_INSTANCE,
+    DOMAIN,
+    LOGGER,
+)
+from .logic.safety.pack import ConfirmedPack, PackShape, PackTracker
 from .logic.venus_state import BatteryView, Update, VenusState, select_battery_instance
+from .logic.venus_topics import ServiceKey
+from .logic.virtual_bms import DEFAULT_INSTANCE, is_mqtt_battery
 from .transport.mqtt_session import MqttSession
 from .transport.venus_link import VenusLink
 
 if TYPE_CHECKING:
     from .balancer import BalancerManager
-    from .charge_control import ChargeControl
+    from .charge_runner import ChargeRunner
     from .evse import EvseControl
-    from .top_balance import TopBalanceRunner
 
 
 @dataclass(kw_only=True)
@@ -29,18 +37,16 @@ class VictronBalanceRuntimeData:
     session: MqttSession
     link: VenusLink
     venus: VenusCoordinator
-    charge: ChargeControl
-    top_balance: TopBalanceRunner
+    charge: ChargeRunner
     balancer: BalancerManager
     evse: EvseControl | None = None
 
     async def close(self, reason: str = "unload") -> None:
         """Stop control (safe limits first), the link, then the broker session."""
-        await self.top_balance.async_shutdown(reason)
+        await self.charge.async_shutdown(reason)  # safe limits first, BMS given back
         await self.balancer.async_shutdown()  # DC/DC off while the session is still up
         if self.evse is not None:
             await self.evse.async_shutdown()
-        self.charge.async_shutdown()
         await self.link.close()
         await self.session.close()
 
@@ -64,8 +70,13 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             update_interval=None,
         )
         self.link = link
-        # Our own virtual BMS while it is in use: never follow it as "the battery".
-        self.exclude_instances: frozenset[int] = frozenset()
+        self.virtual_owned = False  # the charge control has fed the virtual BMS
+        self.pack_tracker = PackTracker()
+        if link.full_publishes_seen:
+            # The link waited for a full publish before we existed: it is the baseline.
+            now = hass.loop.time()
+            self.pack_tracker.observe(now, self.pack_shape())
+            self.pack_tracker.full_publish_completed(now)
         self._flush: asyncio.Handle | None = None
         link.add_update_listener(self._on_update)
         link.add_liveness_listener(self._on_liveness)
@@ -81,11 +92,43 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
         return self.link.portal_id
 
     @property
+    def exclude_instances(self) -> frozenset[int]:
+        """Our own virtual BMS: never follow it as "the battery" (it copies the real one).
+
+        Only once we have fed it: a real pack may come through dbus-mqtt-battery too.
+        """
+        if not self.virtual_owned:
+            return frozenset()
+        instance = self.config_entry.options.get(CONF_VIRTUAL_BMS_INSTANCE, DEFAULT_INSTANCE)
+        virtual = int(instance) if isinstance(instance, int | float) else DEFAULT_INSTANCE
+        items = self.link.state.services.get(ServiceKey("battery", virtual))
+        return frozenset({virtual}) if items and is_mqtt_battery(items) else frozenset()
+
+    @property
     def battery_instance(self) -> int | None:
         """The battery followed: the one chosen in options, else the system's active one."""
         configured = self.config_entry.options.get(CONF_BATTERY_INSTANCE, BATTERY_AUTO)
         choice = None if configured == BATTERY_AUTO else int(configured)
         return select_battery_instance(self.link.state, choice, self.exclude_instances)
+
+    def pack_shape(self) -> PackShape | None:
+        """What the followed battery consists of right now."""
+        instance = self.battery_instance
+        if instance is None:
+            return None
+        items = self.link.state.services.get(ServiceKey("battery", instance))
+        return None if not items else PackShape.of(instance, items)
+
+    def pack(self) -> ConfirmedPack | None:
+        """The followed battery's confirmed description (None while not sure, I4)."""
+        now = self.hass.loop.time()
+        tracker = self.pack_tracker
+        tracker.observe(now, self.pack_shape())
+        if tracker.wants_full_publish(now) and self.link.alive:
+            # A battery changed shape (a driver restart): ask for everything once more.
+            tracker.requested(now)
+            self.link.request_full_publish()
+        return tracker.confirmed(now)
 
     def battery(self) -> BatteryView | None:
         """A view of the followed battery, or None when there is none."""
@@ -94,6 +137,12 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
 
     @callback
     def _on_update(self, update: Update) -> None:
+        now = self.hass.loop.time()
+        if update.full_publish_completed:
+            self.pack_tracker.full_publish_completed(now)
+        key = update.vanished or (update.changed if update.structure else None)
+        if key is not None and key.service == "battery":
+            self.pack_tracker.observe(now, self.pack_shape())
         # Coalesce a burst (a full publish is ~900 messages) into one entity refresh.
         if self._flush is None and self.link.alive:
             self._flush = self.hass.loop.call_soon(self._publish)

@@ -48,6 +48,7 @@ async def async_get_config_entry_diagnostics(
             "rejected_messages": state.rejected,
         },
         "battery_instance": coordinator.battery_instance,
+        "charge": runtime.charge.diagnostics(),
         "evse": None if runtime.evse is None else runtime.evse.diagnostics(),
         "balancers": runtime.balancer.diagnostics(),
         "services": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -23,28 +24,27 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .balancer_entities import async_setup_balancer_numbers
-from .charge_control import ChargeControl
+from .charge_runner import ChargeRunner
 from .const import DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import VenusEntity
 from .evse import EvseControl
 from .evse_entity import EvseEntity
-from .logic.dvcc_limits import LimitBounds, checked_current, checked_voltage
+from .logic.dvcc_limits import ChargeMode, LimitBounds
 from .logic.evse_modes import ABSOLUTE_MAX_CURRENT_A, MIN_CURRENT_A
-from .top_balance import TopBalanceRunner
+from .logic.safety.gx_settings import MAX_CHARGE_CURRENT_PATH, MAX_CHARGE_VOLTAGE_PATH
 
 PARALLEL_UPDATES = 1
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChargeNumberDescription(NumberEntityDescription):
-    """A charge limit: how to read, bound, check and set it."""
+    """A DVCC user limit: the GX setting it shows, its bounds, and how to set it."""
 
-    value_fn: Callable[[ChargeControl, LimitBounds], float]
+    path: str  # the GX setting whose confirmed value the entity shows
+    wish_fn: Callable[[ChargeRunner, LimitBounds], float]
     range_fn: Callable[[LimitBounds], tuple[float, float]]
-    check_fn: Callable[[float, LimitBounds], float]
-    set_value_fn: Callable[[ChargeControl, float], Awaitable[None]]
-    invalid_key: str
+    set_value_fn: Callable[[ChargeRunner, float], Awaitable[None]]
 
 
 NUMBERS: tuple[ChargeNumberDescription, ...] = (
@@ -56,11 +56,10 @@ NUMBERS: tuple[ChargeNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         native_step=1,  # Venus keeps whole amps
         mode=NumberMode.BOX,
-        value_fn=lambda control, _bounds: control.settings.current_a,
+        path=MAX_CHARGE_CURRENT_PATH,
+        wish_fn=lambda runner, _bounds: runner.supervisor.settings.current_a,
         range_fn=lambda bounds: (0, bounds.current_max_a),
-        check_fn=checked_current,
-        set_value_fn=lambda control, value: control.async_update(current_a=value),
-        invalid_key="invalid_charge_current",
+        set_value_fn=lambda runner, value: runner.async_set_limits(current_a=value),
     ),
     ChargeNumberDescription(
         key="charge_voltage_limit",
@@ -70,11 +69,14 @@ NUMBERS: tuple[ChargeNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         native_step=0.01,
         mode=NumberMode.BOX,
-        value_fn=lambda control, bounds: control.voltage_or_default(bounds),
+        path=MAX_CHARGE_VOLTAGE_PATH,
+        wish_fn=lambda runner, bounds: (
+            bounds.voltage_max_v
+            if runner.supervisor.settings.voltage_v is None
+            else runner.supervisor.settings.voltage_v
+        ),
         range_fn=lambda bounds: (bounds.voltage_min_v, bounds.voltage_max_v),
-        check_fn=checked_voltage,
-        set_value_fn=lambda control, value: control.async_update(voltage_v=value),
-        invalid_key="invalid_charge_voltage",
+        set_value_fn=lambda runner, value: runner.async_set_limits(voltage_v=value),
     ),
 )
 
@@ -83,9 +85,9 @@ NUMBERS: tuple[ChargeNumberDescription, ...] = (
 class TopBalanceNumberDescription(NumberEntityDescription):
     """A top-balance parameter: read, range, and store (next run uses it)."""
 
-    value_fn: Callable[[TopBalanceRunner], float]
-    range_fn: Callable[[TopBalanceRunner], tuple[float, float]]
-    set_value_fn: Callable[[TopBalanceRunner, float], Awaitable[None]]
+    value_fn: Callable[[ChargeRunner], float]
+    range_fn: Callable[[ChargeRunner], tuple[float, float]]
+    set_value_fn: Callable[[ChargeRunner, float], Awaitable[None]]
 
 
 TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
@@ -97,7 +99,7 @@ TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         native_step=1,
         mode=NumberMode.BOX,
-        value_fn=lambda runner: runner.hold_target_pct,
+        value_fn=lambda runner: runner.supervisor.params.hold_target_pct,
         range_fn=lambda _runner: (10.0, 100.0),
         set_value_fn=lambda runner, value: runner.async_set_parameters(hold_target_pct=value),
     ),
@@ -109,7 +111,7 @@ TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         native_step=0.01,
         mode=NumberMode.BOX,
-        value_fn=lambda runner: runner.cell_target_v,
+        value_fn=lambda runner: runner.supervisor.params.cell_target(runner.preset),
         range_fn=lambda runner: (runner.preset.target_min_v, runner.preset.max_cell_v),
         set_value_fn=lambda runner, value: runner.async_set_parameters(target_cell_v=value),
     ),
@@ -121,7 +123,7 @@ TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         native_step=1,
         mode=NumberMode.BOX,
-        value_fn=lambda runner: runner.max_current_a,
+        value_fn=lambda runner: runner.supervisor.params.max_current_a,
         range_fn=lambda _runner: (1.0, 200.0),
         set_value_fn=lambda runner, value: runner.async_set_parameters(max_current_a=value),
     ),
@@ -133,7 +135,7 @@ TOP_BALANCE_NUMBERS: tuple[TopBalanceNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         native_step=0.05,
         mode=NumberMode.BOX,
-        value_fn=lambda runner: runner.bleed_current_a,
+        value_fn=lambda runner: runner.supervisor.params.bleed_current_a,
         range_fn=lambda _runner: (0.05, 10.0),
         set_value_fn=lambda runner, value: runner.async_set_parameters(bleed_current_a=value),
     ),
@@ -161,7 +163,7 @@ async def async_setup_entry(
     async_add_entities(
         [ChargeLimitNumber(runtime.venus, runtime.charge, description) for description in NUMBERS]
         + [
-            TopBalanceNumber(runtime.venus, runtime.top_balance, description)
+            TopBalanceNumber(runtime.venus, runtime.charge, description)
             for description in TOP_BALANCE_NUMBERS
         ]
     )
@@ -171,61 +173,76 @@ async def async_setup_entry(
 
 
 class ChargeLimitNumber(VenusEntity, NumberEntity):
-    """A DVCC user limit, applied while the charge mode is "limited"."""
+    """A DVCC user limit: shows what the GX holds; the wish is an attribute until applied.
+
+    No value while the GX holds none (-1 A / 0 V: the BMS decides). What the user set
+    is applied in the *Limited* charge mode and shown as `wanted` until the GX confirms.
+    """
 
     entity_description: ChargeNumberDescription
 
     def __init__(
         self,
         coordinator: VenusCoordinator,
-        control: ChargeControl,
+        runner: ChargeRunner,
         description: ChargeNumberDescription,
     ) -> None:
         super().__init__(coordinator, description, description.key)
-        self.control = control
+        self.runner = runner
+
+    async def async_added_to_hass(self) -> None:
+        """Also follow the runner (a confirmed write, a mode change)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.runner.async_add_listener(self._handle_coordinator_update))
 
     @property
     def available(self) -> bool:
-        """Unavailable while the pack (and so the bounds) is unknown."""
-        return super().available and self.control.bounds() is not None
+        """Unavailable while the pack (and so the bounds) is not confirmed."""
+        return super().available and self.runner.bounds() is not None
 
     @property
     def native_min_value(self) -> float:
         """Lowest accepted value for this pack."""
-        bounds = self.control.bounds()
+        bounds = self.runner.bounds()
         return 0.0 if bounds is None else self.entity_description.range_fn(bounds)[0]
 
     @property
     def native_max_value(self) -> float:
         """Highest accepted value for this pack."""
-        bounds = self.control.bounds()
+        bounds = self.runner.bounds()
         return 0.0 if bounds is None else self.entity_description.range_fn(bounds)[1]
 
     @property
     def native_value(self) -> float | None:
-        """The configured limit."""
-        bounds = self.control.bounds()
-        return None if bounds is None else self.entity_description.value_fn(self.control, bounds)
+        """The limit the GX confirmed (None: it holds no limit)."""
+        return self.runner.gx_limit(self.entity_description.path)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """What the user set, and whether it still waits for the GX."""
+        bounds = self.runner.bounds()
+        if bounds is None:
+            return None
+        wanted = self.entity_description.wish_fn(self.runner, bounds)
+        applies = self.runner.mode is ChargeMode.LIMITED
+        return {
+            "wanted": wanted,
+            "applies_in_mode": ChargeMode.LIMITED.value,
+            "pending": applies and self.native_value != wanted,
+        }
 
     def shown_state(self) -> object:
-        """Compare on value and range."""
-        return (self.native_value, self.native_min_value, self.native_max_value)
+        """Compare on value, range and attributes."""
+        return (
+            self.native_value,
+            self.native_min_value,
+            self.native_max_value,
+            self.extra_state_attributes,
+        )
 
     async def async_set_native_value(self, value: float) -> None:
-        """Check the value against the pack's bounds, store it and apply it."""
-        bounds = self.control.bounds()
-        if bounds is None:
-            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="pack_unknown")
-        try:
-            checked = self.entity_description.check_fn(value, bounds)
-        except ValueError as err:
-            low, high = self.entity_description.range_fn(bounds)
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key=self.entity_description.invalid_key,
-                translation_placeholders={"value": str(value), "min": str(low), "max": str(high)},
-            ) from err
-        await self.entity_description.set_value_fn(self.control, checked)
+        """Store it (checked on every path by the supervisor) and apply it in Limited."""
+        await self.entity_description.set_value_fn(self.runner, value)
         self.async_write_ha_state()
 
 
@@ -237,7 +254,7 @@ class TopBalanceNumber(VenusEntity, NumberEntity):
     def __init__(
         self,
         coordinator: VenusCoordinator,
-        runner: TopBalanceRunner,
+        runner: ChargeRunner,
         description: TopBalanceNumberDescription,
     ) -> None:
         super().__init__(coordinator, description, description.key)

@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .balancer_entities import async_setup_balancer_selects
-from .charge_control import ChargeControl
+from .charge_runner import ChargeRunner
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import VenusEntity
 from .evse_entity import EvseEntity
@@ -39,33 +39,29 @@ async def async_setup_entry(
 
 
 class ChargeModeSelect(VenusEntity, SelectEntity):
-    """Follow the BMS, or apply the charge limit numbers through DVCC."""
+    """Follow the BMS, limited, top balance or hold at SoC."""
 
-    def __init__(self, coordinator: VenusCoordinator, control: ChargeControl) -> None:
+    def __init__(self, coordinator: VenusCoordinator, runner: ChargeRunner) -> None:
         super().__init__(coordinator, CHARGE_MODE, CHARGE_MODE.key)
-        self.control = control
+        self.runner = runner
+
+    async def async_added_to_hass(self) -> None:
+        """Also follow the runner (a run ends by itself, back to the mode before it)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.runner.async_add_listener(self._handle_coordinator_update))
 
     @property
     def current_option(self) -> str:
         """The mode in force."""
-        return self.control.settings.mode.value
+        return self.runner.mode.value
 
     def shown_state(self) -> object:
         """Compare on the mode."""
         return self.current_option
 
     async def async_select_option(self, option: str) -> None:
-        """Switch mode (HA has already checked that the option exists)."""
-        mode = ChargeMode(option)
-        runner = self.coordinator.config_entry.runtime_data.top_balance
-        if mode is ChargeMode.TOP_BALANCE:
-            await runner.async_start()  # refuses (translated) without DVCC or cells
-        elif mode is ChargeMode.HOLD_AT_SOC:
-            await runner.async_start_hold()
-        else:
-            await runner.async_stop()
-            await runner.async_stop_hold()
-        await self.control.async_update(mode=mode)
+        """Switch mode: the one path every mode change takes (refusals are translated)."""
+        await self.runner.async_select_mode(ChargeMode(option))
         self.async_write_ha_state()
 
 

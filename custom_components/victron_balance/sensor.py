@@ -27,7 +27,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .balancer_entities import async_setup_balancer_sensors
-from .charge_control import ChargeControl
+from .charge_runner import ChargeRunner
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
 from .evse import EvseControl
@@ -43,7 +43,6 @@ from .logic.venus_state import (
     phase_total,
 )
 from .logic.venus_topics import SYSTEM
-from .top_balance import TopBalanceRunner
 
 PARALLEL_UPDATES = 0
 
@@ -294,7 +293,7 @@ async def async_setup_entry(
         + [BatterySensor(coordinator, description) for description in BATTERY_SENSORS]
         + [SettingsWritesSensor(coordinator, entry.runtime_data.charge)]
         + [
-            TopBalanceSensor(coordinator, entry.runtime_data.top_balance, description)
+            TopBalanceSensor(coordinator, entry.runtime_data.charge, description)
             for description in TOP_BALANCE_SENSORS
         ]
     )
@@ -337,14 +336,14 @@ SETTINGS_WRITES = SensorEntityDescription(
 class SettingsWritesSensor(VenusEntity, SensorEntity):
     """How often the integration wrote GX settings (flash) in the last hour."""
 
-    def __init__(self, coordinator: VenusCoordinator, control: ChargeControl) -> None:
+    def __init__(self, coordinator: VenusCoordinator, runner: ChargeRunner) -> None:
         super().__init__(coordinator, SETTINGS_WRITES, SETTINGS_WRITES.key)
-        self.control = control
+        self.runner = runner
 
     @property
     def native_value(self) -> int:
         """Writes in the last hour."""
-        return self.control.writes_last_hour()
+        return self.runner.writes_last_hour()
 
     def shown_state(self) -> Any:
         """Compare on the count."""
@@ -355,16 +354,22 @@ class SettingsWritesSensor(VenusEntity, SensorEntity):
 class TopBalanceSensorDescription(SensorEntityDescription):
     """A figure of the managed top balance."""
 
-    value_fn: Callable[[TopBalanceRunner], StateType]
+    value_fn: Callable[[ChargeRunner], StateType]
 
 
 def _decision_value(
     read: Callable[[Decision], StateType],
-) -> Callable[[TopBalanceRunner], StateType]:
-    def value(runner: TopBalanceRunner) -> StateType:
-        return None if runner.decision is None else read(runner.decision)
+) -> Callable[[ChargeRunner], StateType]:
+    def value(runner: ChargeRunner) -> StateType:
+        decision = runner.supervisor.decision
+        return None if decision is None else read(decision)
 
     return value
+
+
+def _first_cells(decision: Decision) -> StateType:
+    # Cells that crossed in the same sample are all first: the reading cannot tell.
+    return ", ".join(str(cell) for cell in decision.first_cells_at_hvc) or None
 
 
 TOP_BALANCE_SENSORS: tuple[TopBalanceSensorDescription, ...] = (
@@ -373,7 +378,7 @@ TOP_BALANCE_SENSORS: tuple[TopBalanceSensorDescription, ...] = (
         translation_key="top_balance_state",
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in TopBalanceState],
-        value_fn=lambda runner: runner.controller.state.value,
+        value_fn=lambda runner: runner.supervisor.controller.state.value,
     ),
     TopBalanceSensorDescription(
         key="top_balance_progress",
@@ -399,7 +404,7 @@ TOP_BALANCE_SENSORS: tuple[TopBalanceSensorDescription, ...] = (
     TopBalanceSensorDescription(
         key="top_balance_first_cell_at_hvc",
         translation_key="top_balance_first_cell_at_hvc",
-        value_fn=_decision_value(lambda decision: decision.first_cell_at_hvc),
+        value_fn=_decision_value(_first_cells),
     ),
     TopBalanceSensorDescription(
         key="top_balance_ah_delivered",
@@ -419,7 +424,7 @@ class TopBalanceSensor(BatteryEntity, SensorEntity):
     def __init__(
         self,
         coordinator: VenusCoordinator,
-        runner: TopBalanceRunner,
+        runner: ChargeRunner,
         description: TopBalanceSensorDescription,
     ) -> None:
         super().__init__(coordinator, description, description.key)
@@ -435,13 +440,22 @@ class TopBalanceSensor(BatteryEntity, SensorEntity):
         """The figure."""
         return self.entity_description.value_fn(self.runner)
 
+    async def async_added_to_hass(self) -> None:
+        """Also follow the runner's steps."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.runner.async_add_listener(self._handle_coordinator_update))
+
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """The cell numbers behind the count."""
-        decision = self.runner.decision
-        if self.entity_description.key != "top_balance_cells_at_shunt" or decision is None:
+        """The cell numbers behind the count (or the tie)."""
+        decision = self.runner.supervisor.decision
+        if decision is None:
             return None
-        return {"cells": list(decision.cells_at_shunt)}
+        if self.entity_description.key == "top_balance_cells_at_shunt":
+            return {"cells": list(decision.cells_at_shunt)}
+        if self.entity_description.key == "top_balance_first_cell_at_hvc":
+            return {"cells": list(decision.first_cells_at_hvc)}
+        return None
 
     def shown_state(self) -> Any:
         """Compare on the value and attributes."""

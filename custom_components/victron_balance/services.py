@@ -19,7 +19,7 @@ from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN
 from .coordinator import VictronBalanceConfigEntry
-from .logic.dvcc_limits import ChargeMode, checked_current, checked_voltage
+from .logic.dvcc_limits import ChargeMode
 from .logic.top_balance.report import advice, drift
 from .number import checked_in_range
 
@@ -60,43 +60,16 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> VictronBalanceConfigEnt
 
 
 async def _set_charge_limits(call: ServiceCall) -> None:
+    """The numbers' and the select's paths: limits first, then the mode."""
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    control = entry.runtime_data.charge
-    bounds = control.bounds()
-    if bounds is None:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="pack_unknown")
+    runner = entry.runtime_data.charge
     current = call.data.get(ATTR_CURRENT)
     voltage = call.data.get(ATTR_VOLTAGE)
-    # The same checks as the number entities: one rule for every path.
-    try:
-        current = None if current is None else checked_current(current, bounds)
-    except ValueError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_charge_current",
-            translation_placeholders={
-                "value": str(current),
-                "min": "0",
-                "max": str(bounds.current_max_a),
-            },
-        ) from err
-    try:
-        voltage = None if voltage is None else checked_voltage(voltage, bounds)
-    except ValueError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_charge_voltage",
-            translation_placeholders={
-                "value": str(voltage),
-                "min": str(bounds.voltage_min_v),
-                "max": str(bounds.voltage_max_v),
-            },
-        ) from err
+    if current is not None or voltage is not None:
+        await runner.async_set_limits(current_a=current, voltage_v=voltage)
     mode = call.data.get(ATTR_MODE)
-    await control.async_update(
-        mode=None if mode is None else ChargeMode(mode), current_a=current, voltage_v=voltage
-    )
-    entry.runtime_data.venus.async_update_listeners()
+    if mode is not None:
+        await runner.async_select_mode(ChargeMode(mode))
 
 
 START_TOP_BALANCE_SCHEMA = vol.Schema(
@@ -111,14 +84,13 @@ ENTRY_ONLY_SCHEMA = vol.Schema({vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
 async def _start_top_balance(call: ServiceCall) -> None:
+    """Parameters (the numbers' ranges), then the select's path."""
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    runner = entry.runtime_data.top_balance
-    # Same ranges as the number entities.
+    runner = entry.runtime_data.charge
+    preset = runner.preset
     target = call.data.get(ATTR_TARGET)
     if target is not None:
-        checked_in_range(
-            target, runner.preset.target_min_v, runner.preset.max_cell_v, "invalid_parameter"
-        )
+        checked_in_range(target, preset.target_min_v, preset.max_cell_v, "invalid_parameter")
     max_current = call.data.get(ATTR_MAX_CURRENT)
     if max_current is not None:
         checked_in_range(max_current, 1.0, 200.0, "invalid_parameter")
@@ -128,16 +100,13 @@ async def _start_top_balance(call: ServiceCall) -> None:
     await runner.async_set_parameters(
         target_cell_v=target, max_current_a=max_current, bleed_current_a=bleed
     )
-    await runner.async_start()
-    await entry.runtime_data.charge.async_update(mode=ChargeMode.TOP_BALANCE)
-    entry.runtime_data.venus.async_update_listeners()
+    await runner.async_select_mode(ChargeMode.TOP_BALANCE)
 
 
 async def _stop_top_balance(call: ServiceCall) -> None:
+    """Ends a top balance or a hold, as choosing another mode does."""
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    await entry.runtime_data.top_balance.async_stop()
-    await entry.runtime_data.charge.async_update(mode=ChargeMode.FOLLOW_BMS)
-    entry.runtime_data.venus.async_update_listeners()
+    await entry.runtime_data.charge.async_stop_virtual_control()
 
 
 REPORT_SCHEMA = vol.Schema(
@@ -151,8 +120,9 @@ REPORT_SCHEMA = vol.Schema(
 async def _top_balance_report(call: ServiceCall) -> ServiceResponse:
     """Past runs (seed 003's notes), per-cell drift, and advice for a severe imbalance."""
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    runner = entry.runtime_data.top_balance
-    reports = runner.reports
+    runner = entry.runtime_data.charge
+    supervisor = runner.supervisor
+    reports = supervisor.reports
     response: dict[str, Any] = {
         "reports": [report.to_dict() for report in reports],
         "drift": {
@@ -161,18 +131,22 @@ async def _top_balance_report(call: ServiceCall) -> ServiceResponse:
         },
         "advice": None,
     }
-    battery = entry.runtime_data.venus.battery()
+    coordinator = entry.runtime_data.venus
+    battery = coordinator.battery()
+    pack = coordinator.pack()
     capacity = None if battery is None else battery.value("/InstalledCapacity")
-    if battery is not None and isinstance(capacity, float) and capacity > 0:
-        voltages = [v for v in battery.cell_voltages().values() if v is not None]
-        if voltages:
+    if battery is not None and pack is not None and isinstance(capacity, float) and capacity > 0:
+        # Advice only from a complete pack: never from the cells seen so far.
+        cells = battery.cell_voltages()
+        voltages = [v for n in range(1, pack.cells + 1) if (v := cells.get(n)) is not None]
+        if len(voltages) == pack.cells:
             result = advice(
                 voltages,
                 runner.preset,
                 capacity,
-                bleed_current_a=runner.bleed_current_a,
+                bleed_current_a=supervisor.params.bleed_current_a,
                 load_w=call.data.get(ATTR_LOAD_W),
-                target_cell_v=runner.cell_target_v,
+                target_cell_v=supervisor.params.cell_target(runner.preset),
             )
             response["advice"] = asdict(result)
     return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +116,11 @@ class Observer:
         """Wait until ``count`` messages arrived on ``topic``; return the last."""
         await wait_until(lambda: len(self.on(topic)) >= count, timeout)
         return self.on(topic)[-1]
+
+    async def wait_service(self, prefix: str, paths: Iterable[str], timeout: float = 10.0) -> None:
+        """Until every path of a service arrived (a service appears in hash order)."""
+        wanted = {f"{prefix}{path}" for path in paths}
+        await wait_until(lambda: wanted <= self.topics_seen(), timeout)
 
     async def keepalive(self, payload: bytes | str = b"", portal: str = PORTAL) -> Received:
         """Send a keepalive and wait for the full_publish_completed it triggers."""

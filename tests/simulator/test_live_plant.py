@@ -102,8 +102,10 @@ async def test_mqtt_battery_appears_on_valid_json_and_vanishes_after_timeout(
     }
     # Wrapped as {"value":"<json string>"} (behaviour 28).
     await observer.publish(TOPIC, json.dumps({"value": json.dumps(body)}))
-    # The last path the service adds: everything before it has arrived too.
-    await observer.wait_topic(f"{MQTT_BATTERY}/Balances/Cell24")
+    await wait_until(lambda: sim.store.service("battery", 100) is not None)
+    service = sim.store.service("battery", 100)
+    assert service is not None
+    await observer.wait_service(MQTT_BATTERY, service.items)
     assert observer.last(f"{MQTT_BATTERY}/ProductId").value == 65535
     assert observer.last(f"{MQTT_BATTERY}/ProductName").value == "MQTT Battery"
     assert observer.last(f"{MQTT_BATTERY}/Voltages/Cell2").value == 3.31
@@ -111,8 +113,8 @@ async def test_mqtt_battery_appears_on_valid_json_and_vanishes_after_timeout(
     assert observer.last(f"{MQTT_BATTERY}/Dc/0/Current").value == round(321.6 / 52.7, 3)
     await observer.wait_topic(f"{MQTT_BATTERY}/UpdateIndex", count=3)
     # No more messages: gone after the timeout, with zero-byte payloads.
-    await wait_until(lambda: observer.last(f"{MQTT_BATTERY}/Balances/Cell24").payload == b"", 2.0)
-    assert observer.last(f"{MQTT_BATTERY}/Soc").payload == b""
+    topics = {f"{MQTT_BATTERY}{path}" for path in service.items}
+    await wait_until(lambda: all(observer.last(t).payload == b"" for t in topics), 2.0)
     assert sim.store.service("battery", 100) is None
     await observer.publish(TOPIC, json.dumps(body))
     await wait_until(lambda: observer.last(f"{MQTT_BATTERY}/Soc").payload != b"")

@@ -146,8 +146,10 @@ async def test_appears_on_first_valid_json_with_current_from_power(
     assert driver is not None
     assert (driver.ignored, driver.messages) == (3, 0)
     await observer.publish(TOPIC, json.dumps({"Ac": {"Power": 321.6}}))
-    # The last path the service adds: everything before it has arrived too.
-    await observer.wait_topic(f"{EVC}/Status")
+    await wait_until(lambda: sim.store.service("evcharger", 100) is not None)
+    service = sim.store.service("evcharger", 100)
+    assert service is not None
+    await observer.wait_service(EVC, service.items)
     assert observer.last(f"{EVC}/ProductId").value == 65535
     assert observer.last(f"{EVC}/ProductName").value == "MQTT EV Charger"
     assert observer.last(f"{EVC}/DeviceInstance").value == 100
@@ -178,11 +180,14 @@ async def test_appears_on_first_valid_json_with_current_from_power(
 async def test_values_pass_through(observer: Observer, make_sim: SimFactory) -> None:
     """Status, Mode and every other key of the full JSON reach N/ unchanged."""
     config = MqttEvChargerConfig(update_interval=0.1, position=1, instance=11)
-    await make_sim(battery=None, mqtt_ev_charger=config, keepalive_timeout=30.0)
+    sim = await make_sim(battery=None, mqtt_ev_charger=config, keepalive_timeout=30.0)
     await observer.keepalive()
     await observer.publish(TOPIC, json.dumps(FULL))
     evc = f"{N}/evcharger/11"
-    await observer.wait_topic(f"{evc}/Status")
+    await wait_until(lambda: sim.store.service("evcharger", 11) is not None)
+    service = sim.store.service("evcharger", 11)
+    assert service is not None
+    await observer.wait_service(evc, service.items)
     expected = {
         "Ac/Power": 7000.0,
         "Ac/L1/Power": 2400.0,
@@ -221,14 +226,16 @@ async def test_exits_after_timeout_and_comes_back(observer: Observer, make_sim: 
     await observer.keepalive()
     observer.clear()
     await observer.publish(TOPIC, json.dumps(FULL))
-    await observer.wait_topic(f"{EVC}/Status")
+    await wait_until(lambda: sim.store.service("evcharger", 100) is not None)
+    service = sim.store.service("evcharger", 100)
+    assert service is not None
+    await observer.wait_service(EVC, service.items)
     topics = {t for t in observer.topics_seen() if t.startswith(EVC + "/")}
     # Not-JSON does not keep it alive; a parseable JSON without Ac.Power would.
     for _ in range(3):
         await observer.publish(TOPIC, b"{broken")
         await observer.quiet(0.2)
-    await wait_until(lambda: observer.last(f"{EVC}/Status").payload == b"", 2.0)
-    assert all(observer.last(t).payload == b"" for t in topics)
+    await wait_until(lambda: all(observer.last(t).payload == b"" for t in topics), 2.0)
     assert sim.store.service("evcharger", 100) is None
     observer.clear()
     await observer.publish(TOPIC, json.dumps({"Ac": {"Power": 1150}}))
@@ -250,10 +257,13 @@ async def test_gui_write_is_echoed_then_reverted_by_the_next_json(
     await source.start()
     try:
         config = MqttEvChargerConfig(update_interval=0.1)
-        await make_sim(battery=None, mqtt_ev_charger=config, keepalive_timeout=30.0)
+        sim = await make_sim(battery=None, mqtt_ev_charger=config, keepalive_timeout=30.0)
         await observer.keepalive()
         await observer.publish(TOPIC, json.dumps(FULL))
-        await observer.wait_topic(f"{EVC}/Status")
+        await wait_until(lambda: sim.store.service("evcharger", 100) is not None)
+        service = sim.store.service("evcharger", 100)
+        assert service is not None
+        await observer.wait_service(EVC, service.items)
         observer.clear()
         writes = {"SetCurrent": 10, "StartStop": 1, "Mode": 0}
         for path, value in writes.items():

@@ -30,6 +30,9 @@ class Update:
 
     changed: ServiceKey | None = None
     vanished: ServiceKey | None = None
+    # A path of `changed` appeared or vanished, or its cell count changed: what the
+    # service *is* may have changed, not only a reading (see logic.safety.pack).
+    structure: bool = False
     heartbeat: bool = False
     full_publish_completed: bool = False
     echo_token: str | None = None
@@ -38,6 +41,7 @@ class Update:
 
 
 NO_CHANGE = Update()
+CELL_COUNT_PATH = "/System/NrOfCellsPerBattery"
 
 
 @dataclass
@@ -88,7 +92,9 @@ class VenusState:
             # The reading is not trustworthy: show it as unknown rather than stale.
             self.rejected += 1
             update = self._store(parsed.key, parsed.path, None)
-            return Update(changed=update.changed, problem=f"{topic}: {err}")
+            return Update(
+                changed=update.changed, structure=update.structure, problem=f"{topic}: {err}"
+            )
         return self._store(parsed.key, parsed.path, value)
 
     def value(self, key: ServiceKey, path: str) -> Any:
@@ -119,10 +125,11 @@ class VenusState:
 
     def _store(self, key: ServiceKey, path: str, value: Any) -> Update:
         items = self.services.setdefault(key, {})
-        if path in items and items[path] == value and type(items[path]) is type(value):
+        known = path in items
+        if known and items[path] == value and type(items[path]) is type(value):
             return NO_CHANGE
         items[path] = value
-        return Update(changed=key)
+        return Update(changed=key, structure=not known or path == CELL_COUNT_PATH)
 
     def _remove(self, key: ServiceKey, path: str) -> Update:
         items = self.services.get(key)
@@ -130,7 +137,7 @@ class VenusState:
             return NO_CHANGE
         del items[path]
         if items:
-            return Update(changed=key)
+            return Update(changed=key, structure=True)
         # Venus empties every topic of a device that disappears.
         del self.services[key]
         self.limits = {k: v for k, v in self.limits.items() if k[0] != key}

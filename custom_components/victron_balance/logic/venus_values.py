@@ -203,27 +203,42 @@ _BATTERY: dict[str, ValueSpec] = {
     "/System/MaxCellVoltage": _CELL_VOLTAGE,
     "/System/MinVoltageCellId": _TEXT,
     "/System/MaxVoltageCellId": _TEXT,
-    "/System/NrOfCellsPerBattery": ValueSpec(ValueKind.INT, 1, MAX_CELLS),
+    # dbus-mqtt-battery publishes 0 when its JSON carries no cell count: 0 = unknown.
+    "/System/NrOfCellsPerBattery": ValueSpec(ValueKind.INT, 0, MAX_CELLS),
     "/Io/AllowToCharge": _FLAG,
     "/Io/AllowToDischarge": _FLAG,
     "/Io/AllowToBalance": _FLAG,
     "/Balancing": _FLAG,
 }
 
+# Every alarm path Venus OS knows for a battery service (gui-v2 PageBatteryAlarms.qml).
 BATTERY_ALARMS: tuple[str, ...] = (
     "LowVoltage",
     "HighVoltage",
+    "HighCellVoltage",
+    "LowCellVoltage",
     "LowSoc",
     "HighChargeCurrent",
     "HighDischargeCurrent",
+    "HighCurrent",
     "CellImbalance",
     "HighChargeTemperature",
     "LowChargeTemperature",
-    "LowCellVoltage",
     "HighTemperature",
     "LowTemperature",
+    "HighInternalTemperature",
+    "BatteryTemperatureSensor",
     "InternalFailure",
+    "BmsCable",
+    "FuseBlown",
+    "Contactor",
+    "MidVoltage",
+    "StateOfHealth",
+    "LowStarterVoltage",
+    "HighStarterVoltage",
 )
+# Alarms of a battery monitor's second input, not of a BMS.
+MONITOR_ONLY_ALARMS = frozenset({"MidVoltage", "LowStarterVoltage", "HighStarterVoltage"})
 _BATTERY.update({f"/Alarms/{name}": _ALARM for name in BATTERY_ALARMS})
 
 # What DVCC hands to each charger: the only place the effective current limit shows.

@@ -229,7 +229,8 @@ class VenusLink:
             return
         self.keepalives_sent += 1
 
-    def _request_full_publish(self) -> None:
+    def request_full_publish(self) -> None:
+        """Ask Venus to publish every topic again (ends with full_publish_completed)."""
         self._task_factory(
             self._send_keepalive(KeepalivePlan.first()), f"venus resync {self.portal_id}"
         )
@@ -237,7 +238,7 @@ class VenusLink:
     def _on_connection(self, connected: bool) -> None:
         if connected:
             # Values that changed while we were away are not republished on their own.
-            self._request_full_publish()
+            self.request_full_publish()
         else:
             self._set_alive(False)
 
@@ -254,9 +255,9 @@ class VenusLink:
             self._on_heartbeat()
         if update.plugin_started:
             _LOGGER.info("Venus OS %s restarted its MQTT service", self.portal_id)
-            self._request_full_publish()
+            self.request_full_publish()
         self._resolve_write(topic, payload)
-        if update.changed or update.vanished or update.heartbeat:
+        if update.changed or update.vanished or update.heartbeat or update.full_publish_completed:
             for listener in list(self._update_listeners):
                 listener(update)
 
@@ -282,7 +283,7 @@ class VenusLink:
         if self._resync_on_heartbeat:
             # Back after a silence: it may have restarted, so ask for everything again.
             self._resync_on_heartbeat = False
-            self._request_full_publish()
+            self.request_full_publish()
         if not self.alive:
             self._set_alive(True)
 

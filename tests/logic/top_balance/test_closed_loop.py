@@ -86,5 +86,5 @@ def test_small_pack_balances_without_ovp(dc_coupled: bool) -> None:
     assert report.cells_at_shunt == [1, 2, 3, 4]
     if not dc_coupled:
         # With 70 A of PV and grid, IR differences decide which terminal voltage is first.
-        assert report.first_cell_at_hvc == socs.index(max(socs)) + 1
+        assert report.first_cells_at_hvc[0] == socs.index(max(socs)) + 1
     assert report.ah_delivered > 0

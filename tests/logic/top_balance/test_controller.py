@@ -89,7 +89,7 @@ def test_bulk_regulate_hold_done() -> None:
     assert regulate.ccl_a == pytest.approx(1.0 + 500 * (3.52 - 3.45))
     at_set_point = controller.step(meas(1003, [3.36, 3.52, 3.40, 3.46]))
     assert at_set_point.ccl_a == pytest.approx(1.0)  # the bleed current: full cells stand still
-    assert at_set_point.first_cell_at_hvc == 2
+    assert at_set_point.first_cells_at_hvc == (2,)  # it reached 3.45 V one sample earlier
     assert at_set_point.cells_at_shunt == [2, 4]
     assert at_set_point.state is TopBalanceState.REGULATE
     above = controller.step(meas(1004, [3.36, 3.53, 3.40, 3.46]))
@@ -128,6 +128,16 @@ def test_progress_and_eta_with_capacity() -> None:
     assert later.progress_pct > first.progress_pct
 
 
+def test_cells_crossing_in_the_same_sample_are_all_first() -> None:
+    controller = started()
+    controller.step(meas(1001, [3.30, 3.40, 3.31, 3.30]))
+    decision = controller.step(meas(1002, [3.30, 3.46, 3.31, 3.47]))
+    assert decision.first_cells_at_hvc == (2, 4)  # not "the lowest-numbered of them"
+    later = controller.step(meas(1003, [3.46, 3.47, 3.31, 3.47]))
+    assert later.first_cells_at_hvc == (2, 4)
+    assert later.cells_at_shunt == [1, 2, 4]
+
+
 def test_progress_without_capacity_counts_cells_at_shunt() -> None:
     controller = started()
     decision = controller.step(meas(1001, [3.30, 3.46, 3.35, 3.46]))
@@ -139,10 +149,12 @@ def test_progress_without_capacity_counts_cells_at_shunt() -> None:
     ("overrides", "reason", "allow"),
     [
         ({"venus_alive": False}, AbortReason.VENUS_LOST, False),
-        ({"bms_alarm": True}, AbortReason.BMS_ALARM, True),
-        ({"bms_allows_charge": False}, AbortReason.BMS_BLOCKS_CHARGE, True),
-        ({"temperature_c": 50.0}, AbortReason.TEMPERATURE, True),
-        ({"temperature_c": 0.0}, AbortReason.TEMPERATURE, True),
+        # A hazard: the abort itself carries no charge (the envelope keeps it so for as
+        # long as the real BMS says so).
+        ({"bms_alarm": True}, AbortReason.BMS_ALARM, False),
+        ({"bms_allows_charge": False}, AbortReason.BMS_BLOCKS_CHARGE, False),
+        ({"temperature_c": 50.0}, AbortReason.TEMPERATURE, False),
+        ({"temperature_c": 0.0}, AbortReason.TEMPERATURE, False),
     ],
 )
 def test_immediate_aborts(overrides: dict[str, Any], reason: AbortReason, allow: bool) -> None:
@@ -152,14 +164,19 @@ def test_immediate_aborts(overrides: dict[str, Any], reason: AbortReason, allow:
     assert decision.state is TopBalanceState.ABORTED
     assert decision.abort_reason == reason
     assert decision.allow_to_charge is allow
+    assert decision.ccl_a == (50.0 if allow else 0.0)
     assert decision.cvl_v == pytest.approx(4 * 3.45)  # never left elevated
     assert decision.eta_s is None
 
 
-def test_cell_at_ovp_aborts_at_once() -> None:
+@pytest.mark.parametrize("high", [3.65, 4.2, 9.9])
+def test_cell_at_or_above_ovp_aborts_at_once(high: float) -> None:
+    # However far above OVP (a real over-voltage or a sensor error): stop now, no charge.
     controller = started()
-    decision = controller.step(meas(1001, [3.4, 3.65, 3.45, 3.4]))
+    decision = controller.step(meas(1001, [3.4, high, 3.45, 3.4]))
     assert decision.abort_reason == AbortReason.CELL_OVER_VOLTAGE
+    assert decision.allow_to_charge is False
+    assert decision.ccl_a == 0.0
 
 
 def test_cell_above_limit_must_come_back_in_time() -> None:
@@ -188,7 +205,6 @@ def test_max_duration_aborts() -> None:
         ([3.3, 3.3, 3.3, 3.3], {"temperature_c": None}, AbortReason.STALE_DATA),
         ([3.3, math.nan, 3.3, 3.3], {}, AbortReason.IMPLAUSIBLE_DATA),
         ([3.3, 0.0, 3.3, 3.3], {}, AbortReason.IMPLAUSIBLE_DATA),
-        ([3.3, 9.9, 3.3, 3.3], {}, AbortReason.IMPLAUSIBLE_DATA),
         ([3.3, 3.3, 3.3], {}, AbortReason.IMPLAUSIBLE_DATA),
     ],
 )
@@ -200,6 +216,7 @@ def test_bad_data_cuts_current_then_aborts(
     first = controller.step(meas(1002, volts, **extra))
     assert first.state is TopBalanceState.REGULATE
     assert first.ccl_a == 0.0
+    assert first.allow_to_charge is False  # blind: no charge at all (I3)
     assert first.cvl_v == pytest.approx(4 * 3.45)  # not elevated while blind
     assert controller.step(meas(1031, volts, **extra)).state is TopBalanceState.REGULATE
     assert controller.step(meas(1032, volts, **extra)).abort_reason == reason
@@ -288,7 +305,7 @@ def test_resume_recent_run() -> None:
     data = controller.to_dict()
     restored = TopBalanceController.from_dict(data, now_s=1100)
     assert restored.state is TopBalanceState.REGULATE  # the hold restarts
-    assert restored.first_cell_at_hvc == controller.first_cell_at_hvc
+    assert restored.first_cells_at_hvc == controller.first_cells_at_hvc
     assert restored.cells_at_shunt == controller.cells_at_shunt
     decision = restored.step(meas(1101, [3.30, 3.41, 3.31, 3.30]))
     assert decision.state is TopBalanceState.REGULATE

@@ -23,7 +23,16 @@ PRESET = PRESETS["lifepo4_355"]
 
 
 def run_report(first: int, shunt: list[int], volts: list[float]) -> RunReport:
-    return RunReport(0.0, 3600.0, "done", shunt, first, 80.0, 8.0, 12.5, volts)
+    return RunReport(0.0, 3600.0, "done", shunt, [first], 80.0, 8.0, 12.5, volts)
+
+
+def test_reports_of_older_versions_name_one_first_cell() -> None:
+    data = run_report(2, [1, 2], [3.5, 3.5]).to_dict()
+    data.pop("first_cells_at_hvc")
+    data["first_cell_at_hvc"] = 2
+    assert RunReport.from_dict(data).first_cells_at_hvc == [2]
+    data["first_cell_at_hvc"] = None
+    assert RunReport.from_dict(data).first_cells_at_hvc == []
 
 
 def test_report_round_trip() -> None:
@@ -48,7 +57,7 @@ def test_report_from_controller() -> None:
     assert report.outcome == "aborted:stopped"
     assert (report.started_s, report.finished_s) == (100.0, 103.0)
     assert report.cells_at_shunt == [2]
-    assert report.first_cell_at_hvc == 2
+    assert report.first_cells_at_hvc == [2]
     assert report.initial_delta_mv == pytest.approx(160.0)
     assert report.final_delta_mv == pytest.approx(160.0)
     assert report.final_cell_voltages == [3.31, 3.47]

@@ -14,7 +14,10 @@ BMS (CVL, CCL, AllowToCharge) or the DVCC limits:
 * HOLD: every cell at the shunt level and the delta within `done_delta_v`; after
   `hold_s` of that, DONE and normal limits return.
 * ABORTED: any safety condition (see `AbortReason`); normal limits, never an elevated
-  CVL, and AllowToCharge = 0 while Venus is unreachable.
+  CVL, and no charge current (AllowToCharge = 0, CCL 0) when the reason is a hazard:
+  a BMS alarm or block, over-voltage, temperature, Venus unreachable. What goes on the
+  wire after a run is `logic.safety`'s business: it holds every document to the real
+  BMS's limits and permissions for as long as they apply.
 
 Cell numbers in decisions are 1-based, as Venus and the BMS count them. `now_s` must be
 a wall clock (epoch seconds) so a run persisted with `to_dict` can be judged after a
@@ -203,7 +206,7 @@ class Decision:
     progress_pct: float
     eta_s: float | None
     cells_at_shunt: list[int] = field(default_factory=list)
-    first_cell_at_hvc: int | None = None
+    first_cells_at_hvc: tuple[int, ...] = ()  # the fullest cells (ties: all of them)
     ah_delivered: float = 0.0
     abort_reason: str | None = None
 
@@ -228,7 +231,7 @@ class TopBalanceController:
         self._last_step_s: float | None = None
         self.ah_delivered = 0.0
         self.cells_at_shunt: set[int] = set()
-        self.first_cell_at_hvc: int | None = None
+        self.first_cells_at_hvc: tuple[int, ...] = ()
         self.abort_reason: str | None = None
         self.initial_cell_voltages: list[float] | None = None
         self.final_cell_voltages: list[float] | None = None
@@ -258,7 +261,8 @@ class TopBalanceController:
         settings = self.settings
         if settings is None:
             return Decision(self.state, 0.0, 0.0, allow_to_charge, 0.0, None)
-        return self._decision(settings.normal_cvl_v, settings.normal_ccl_a, allow_to_charge)
+        ccl = settings.normal_ccl_a if allow_to_charge else 0.0
+        return self._decision(settings.normal_cvl_v, ccl, allow_to_charge)
 
     def step(self, m: Measurements) -> Decision:
         """One control step."""
@@ -273,21 +277,23 @@ class TopBalanceController:
         if not m.venus_alive:
             return self._abort(AbortReason.VENUS_LOST, now, allow_to_charge=False)
         if m.bms_alarm:
-            return self._abort(AbortReason.BMS_ALARM, now)
+            return self._abort(AbortReason.BMS_ALARM, now, allow_to_charge=False)
         if m.bms_allows_charge is False:
-            return self._abort(AbortReason.BMS_BLOCKS_CHARGE, now)
+            return self._abort(AbortReason.BMS_BLOCKS_CHARGE, now, allow_to_charge=False)
         assert self.started_s is not None
         if now - self.started_s > settings.max_duration_s:
             return self._abort(AbortReason.MAX_DURATION, now)
 
         volts, problem = self._valid_cells(m, settings)
+        if problem is AbortReason.CELL_OVER_VOLTAGE:
+            return self._abort(problem, now, allow_to_charge=False)
         if problem is not None:
             return self._invalid(now, settings, problem)
         temperature = m.temperature_c
         if temperature is None or not math.isfinite(temperature):
             return self._invalid(now, settings, AbortReason.STALE_DATA)
         if not settings.temperature_min_c <= temperature <= settings.temperature_max_c:
-            return self._abort(AbortReason.TEMPERATURE, now)
+            return self._abort(AbortReason.TEMPERATURE, now, allow_to_charge=False)
         self._invalid_since = None
 
         # Charge counter: only fresh, finite current, only over short gaps.
@@ -303,21 +309,20 @@ class TopBalanceController:
 
         high = max(volts)
         low = min(volts)
-        if high >= settings.preset.ovp_v:
-            return self._abort(AbortReason.CELL_OVER_VOLTAGE, now)
         if high >= settings.limit_v:
             self._over_since = now if self._over_since is None else self._over_since
             if now - self._over_since >= settings.ovp_recover_s:
-                return self._abort(AbortReason.CELL_OVER_VOLTAGE, now)
+                return self._abort(AbortReason.CELL_OVER_VOLTAGE, now, allow_to_charge=False)
         else:
             self._over_since = None
 
         shunt = settings.shunt_v
-        for index, volt in enumerate(volts, start=1):
-            if volt >= shunt:
-                if self.first_cell_at_hvc is None:
-                    self.first_cell_at_hvc = index  # the fullest cell: drain it, if any
-                self.cells_at_shunt.add(index)
+        crossed = [index for index, volt in enumerate(volts, start=1) if volt >= shunt]
+        if crossed and not self.first_cells_at_hvc:
+            # The fullest cells: drain them, if any. Cells crossing in the same sample
+            # are all "first": the reading cannot tell them apart.
+            self.first_cells_at_hvc = tuple(crossed)
+        self.cells_at_shunt.update(crossed)
 
         # States: labels on one control law, plus the done timer.
         if self.state is TopBalanceState.BULK and high >= shunt - 0.05:
@@ -359,9 +364,13 @@ class TopBalanceController:
         for volt in m.cell_voltages:
             if volt is None:
                 return [], AbortReason.STALE_DATA
-            if not (math.isfinite(volt) and PLAUSIBLE_LOW_V <= volt <= settings.preset.hvc_v + 0.5):
+            if not (math.isfinite(volt) and volt >= PLAUSIBLE_LOW_V):
                 return [], AbortReason.IMPLAUSIBLE_DATA
             volts.append(float(volt))
+        # A reading at or above the BMS's trip is an over-voltage, whatever caused it
+        # (a real one or a sensor error): both mean "stop charging now".
+        if max(volts) >= settings.preset.ovp_v:
+            return volts, AbortReason.CELL_OVER_VOLTAGE
         return volts, None
 
     def _invalid(self, now: float, settings: TopBalanceSettings, reason: AbortReason) -> Decision:
@@ -369,8 +378,8 @@ class TopBalanceController:
         if math.isfinite(now):
             self._invalid_since = now if self._invalid_since is None else self._invalid_since
             if now - self._invalid_since >= settings.stale_after_s:
-                return self._abort(reason, now)
-        return self._decision(settings.normal_cvl_v, 0.0, True)
+                return self._abort(reason, now, allow_to_charge=False)
+        return self._decision(settings.normal_cvl_v, 0.0, False)
 
     def _abort(self, reason: str, now_s: float, *, allow_to_charge: bool = True) -> Decision:
         if self.state in ACTIVE_STATES:
@@ -432,7 +441,7 @@ class TopBalanceController:
             progress_pct=self._progress(),
             eta_s=None if eta is None else round(eta),
             cells_at_shunt=sorted(self.cells_at_shunt),
-            first_cell_at_hvc=self.first_cell_at_hvc,
+            first_cells_at_hvc=self.first_cells_at_hvc,
             ah_delivered=round(self.ah_delivered, 3),
             abort_reason=self.abort_reason,
         )
@@ -449,7 +458,7 @@ class TopBalanceController:
             "last_seen_s": self.last_seen_s,
             "ah_delivered": self.ah_delivered,
             "cells_at_shunt": sorted(self.cells_at_shunt),
-            "first_cell_at_hvc": self.first_cell_at_hvc,
+            "first_cells_at_hvc": list(self.first_cells_at_hvc),
             "abort_reason": self.abort_reason,
             "initial_cell_voltages": self.initial_cell_voltages,
             "final_cell_voltages": self.final_cell_voltages,
@@ -472,8 +481,7 @@ class TopBalanceController:
             controller.last_seen_s = _optional_float(data["last_seen_s"])
             controller.ah_delivered = float(data["ah_delivered"])
             controller.cells_at_shunt = {int(cell) for cell in data["cells_at_shunt"]}
-            first = data["first_cell_at_hvc"]
-            controller.first_cell_at_hvc = None if first is None else int(first)
+            controller.first_cells_at_hvc = first_cells(data)
             reason = data["abort_reason"]
             controller.abort_reason = None if reason is None else str(reason)
             controller.initial_cell_voltages = _optional_floats(data["initial_cell_voltages"])
@@ -501,6 +509,14 @@ class TopBalanceController:
         self.state = TopBalanceState.REGULATE
         self._last_step_s = now_s
         self.last_seen_s = now_s
+
+
+def first_cells(data: dict[str, Any]) -> tuple[int, ...]:
+    """The first cells at HVC from stored data (also the older single-cell form)."""
+    if "first_cells_at_hvc" in data:
+        return tuple(int(cell) for cell in data["first_cells_at_hvc"])
+    first = data.get("first_cell_at_hvc")
+    return () if first is None else (int(first),)
 
 
 def _optional_float(value: Any) -> float | None:

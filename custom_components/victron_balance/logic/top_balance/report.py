@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .chemistry import ChemistryPreset, estimated_soc
-from .controller import TopBalanceController, TopBalanceState
+from .controller import TopBalanceController, TopBalanceState, first_cells
 
 SECONDS_PER_HOUR = 3600.0
 FIRST_DRAIN_AH = 1.0  # seed 003: start draining in fractions of an amp hour, then recheck
@@ -31,7 +31,7 @@ class RunReport:
     finished_s: float
     outcome: str  # "done", "aborted:<reason>", or "stopped"
     cells_at_shunt: list[int]  # 1-based cells that reached the shunt level
-    first_cell_at_hvc: int | None  # the fullest cell: first to the top
+    first_cells_at_hvc: list[int]  # the fullest cells: first to the top (ties: all)
     initial_delta_mv: float | None
     final_delta_mv: float | None
     ah_delivered: float
@@ -49,7 +49,7 @@ class RunReport:
             "finished_s": self.finished_s,
             "outcome": self.outcome,
             "cells_at_shunt": list(self.cells_at_shunt),
-            "first_cell_at_hvc": self.first_cell_at_hvc,
+            "first_cells_at_hvc": list(self.first_cells_at_hvc),
             "initial_delta_mv": self.initial_delta_mv,
             "final_delta_mv": self.final_delta_mv,
             "ah_delivered": self.ah_delivered,
@@ -60,7 +60,6 @@ class RunReport:
     def from_dict(cls, data: dict[str, Any]) -> RunReport:
         """Inverse of `to_dict`; malformed data raises ValueError."""
         try:
-            first = data.get("first_cell_at_hvc")
             initial = data.get("initial_delta_mv")
             final = data.get("final_delta_mv")
             return cls(
@@ -68,7 +67,7 @@ class RunReport:
                 finished_s=float(data["finished_s"]),
                 outcome=str(data["outcome"]),
                 cells_at_shunt=[int(cell) for cell in data.get("cells_at_shunt", [])],
-                first_cell_at_hvc=None if first is None else int(first),
+                first_cells_at_hvc=list(first_cells(data)),
                 initial_delta_mv=None if initial is None else float(initial),
                 final_delta_mv=None if final is None else float(final),
                 ah_delivered=float(data.get("ah_delivered", 0.0)),
@@ -99,7 +98,7 @@ def report_from(controller: TopBalanceController) -> RunReport | None:
         finished_s=finished,
         outcome=outcome,
         cells_at_shunt=sorted(controller.cells_at_shunt),
-        first_cell_at_hvc=controller.first_cell_at_hvc,
+        first_cells_at_hvc=list(controller.first_cells_at_hvc),
         initial_delta_mv=_delta_mv(controller.initial_cell_voltages),
         final_delta_mv=_delta_mv(controller.final_cell_voltages),
         ah_delivered=round(controller.ah_delivered, 3),
@@ -138,7 +137,7 @@ def drift(reports: Sequence[RunReport]) -> dict[int, CellDrift]:
             max(
                 len(r.final_cell_voltages),
                 max(r.cells_at_shunt, default=0),
-                r.first_cell_at_hvc or 0,
+                max(r.first_cells_at_hvc, default=0),
             )
             for r in reports
         ),
@@ -153,7 +152,7 @@ def drift(reports: Sequence[RunReport]) -> dict[int, CellDrift]:
             if cell > len(volts) and cell not in report.cells_at_shunt:
                 continue
             runs += 1
-            first += report.first_cell_at_hvc == cell
+            first += cell in report.first_cells_at_hvc
             missed += cell not in report.cells_at_shunt
             if cell <= len(volts):
                 mean = sum(volts) / len(volts)

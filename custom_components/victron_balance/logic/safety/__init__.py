@@ -1,0 +1,61 @@
+"""The safety envelope: the only way out to the GX (and the balancer).
+
+Nothing reaches the GX but what this package made: virtual-BMS documents
+(`envelope.Document`, built by `VirtualBmsEnvelope`) and settings writes
+(`gx_settings.SettingWrite`, made by `checked_write`). The Home Assistant side publishes
+those types and nothing else. Pure Python, no Home Assistant imports.
+
+Invariants (the README's safety section says the same for users; the property tests
+in tests/logic/safety and `scripts/bench safety` check them):
+
+* **I1 — never more permissive than the real BMS.** Virtual BMS CCL <= the real BMS's
+  CCL, DCL <= its DCL, AllowToCharge/AllowToDischarge only where it allows them, its
+  alarms carried; a limit it does not publish is replaced by the configured safe value;
+  a level-2 alarm that makes charging unsafe, or a pack outside 0-55 °C, means 0 A.
+  Only CVL may exceed the real BMS's, only during an active top-balance run, and never
+  above cells x min(target, OVP - margin). (`envelope.filter_limits`)
+* **I2 — a stop is safe at once.** Stop, abort, done, unload, Home Assistant stop: the
+  next document carries a non-elevated CVL, CCL = min(real, normal) and the real BMS's
+  permissions; after an abort for a BMS block or alarm, AllowToCharge 0 and CCL 0 for
+  as long as the real BMS says so. (`logic.charge_supervisor`, through the envelope)
+* **I3 — never silent while in control.** During a run or a hold, incomplete or stale
+  readings still produce a document: charge not allowed, 0 A, the last complete
+  readings. Beyond the controller's stale limit the run aborts. (`envelope`)
+* **I4 — flash writes only from a confirmed pack.** DVCC settings are computed only from
+  a pack description that is complete and stable (`pack.PackTracker`); out-of-window
+  values are refused, never written, never raised into a background task.
+  (`gx_settings.checked_write`)
+* **I5 — the real BMS is in control between runs.** `BmsInstance` is switched to the
+  virtual BMS for a run or a hold and given back at its end, on abort, on unload, and
+  when found pointing at it after a restart. (`bms_switch.BmsSwitch`)
+* **I7 — one path per intent.** Every user action goes through the supervisor's
+  `select_mode`/`set_limits`/`set_parameters`/`stop_virtual_control`.
+"""
+
+from __future__ import annotations
+
+from .bms_switch import BmsSwitch, SwitchView
+from .envelope import Document, EnvelopeConfig, Limits, VirtualBmsEnvelope, Wish, filter_limits
+from .gx_settings import SettingWrite, WriteBudget, WriteRefused, checked_write
+from .pack import ConfirmedPack, PackShape, PackTracker
+from .real_bms import CHARGE_BLOCKING_ALARMS, BmsReading
+
+__all__ = [
+    "CHARGE_BLOCKING_ALARMS",
+    "BmsReading",
+    "BmsSwitch",
+    "ConfirmedPack",
+    "Document",
+    "EnvelopeConfig",
+    "Limits",
+    "PackShape",
+    "PackTracker",
+    "SettingWrite",
+    "SwitchView",
+    "VirtualBmsEnvelope",
+    "Wish",
+    "WriteBudget",
+    "WriteRefused",
+    "checked_write",
+    "filter_limits",
+]
