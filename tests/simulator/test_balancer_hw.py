@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -79,10 +81,28 @@ async def wait_fault(obs: Observer) -> dict[str, Any]:
     return result
 
 
+# Physics tests run for hours of simulated time: a lease that outlasts them.
+LONG_LEASE = {"lease_s": 7200.0, "max_lease_s": 7200.0, "max_charge_s": 7200.0}
+
+
+def leased(hw: BalancerHardware) -> BalancerHardware:
+    """``hw`` with a controller's lease, so that it accepts "on" commands."""
+    assert hw.grant_lease()
+    return hw
+
+
 def hardware(*, cells: tuple[float, ...] = CELLS, **config: Any) -> BalancerHardware:
-    """A pure balancer on in-memory cells."""
+    """A pure balancer on in-memory cells, leased."""
     config.setdefault("relays", len(cells))
-    return BalancerHardware(MemoryCells(cells), BalancerConfig(**config))
+    for key, value in LONG_LEASE.items():
+        config.setdefault(key, value)
+    return leased(BalancerHardware(MemoryCells(cells), BalancerConfig(**config)))
+
+
+async def take_lease(obs: Observer, lease_s: float = 60.0) -> None:
+    """Act as a controller: take the device's lease (protocol 2), wait for the report."""
+    await obs.publish(f"{BASE}/lease/set", json.dumps({"lease_s": lease_s}))
+    await wait_until(lambda: b'"active":true' in (payload(obs, "lease") or b""))
 
 
 def settle(hw: BalancerHardware, seconds: float = 1.5, dt: float = 0.01) -> None:
@@ -117,9 +137,12 @@ async def test_retained_state_info_and_availability(
             "open_circuit_voltage": 4.2,
             "max_current": 2.0,
             "output_resistance": 0.05,
+            "measures_current": True,
         }
         assert info["relay_life"] == {"load": 100_000, "dry": 1_000_000}
-        assert info["protocol"] == 1
+        assert info["protocol"] == 2
+        assert info["lease"] == {"default_s": 10.0, "max_s": 60.0}
+        assert info["max_charge_s"] == 3600.0
         for n in range(1, 5):
             assert late.last(f"{BASE}/relay/{n}").payload == b"off"
             assert late.last(f"{BASE}/relay/{n}/cycles").payload == b"0"
@@ -145,6 +168,7 @@ async def test_safe_sequence_verified_by_voltage(
 ) -> None:
     """Lee Hart's four steps, each visible in the measured output voltage."""
     sim = await make_balancer()
+    await take_lease(bal_observer)
     cells = sim.hardware.cells
     assert isinstance(cells, MemoryCells)
     pub = bal_observer.publish
@@ -182,6 +206,7 @@ async def test_switched_under_load_is_a_fault(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     await bal_observer.publish(f"{BASE}/relay/1/set", "on")
     await bal_observer.publish(f"{BASE}/dcdc/set", "on")
     await wait_until(lambda: sim.hardware.output_current == 2.0)
@@ -204,6 +229,7 @@ async def test_second_relay_is_refused(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     await bal_observer.publish(f"{BASE}/relay/1/set", "on")
     await bal_observer.publish(f"{BASE}/relay/3/set", "on")
     fault = await wait_fault(bal_observer)
@@ -221,6 +247,7 @@ async def test_stuck_relay_shows_in_the_voltage(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     await bal_observer.publish(f"{BASE}/relay/1/set", "on")
     await settle_at(bal_observer, 3.30)
     sim.hardware.stick_relay(1)  # welded contacts
@@ -235,6 +262,7 @@ async def test_stuck_dcdc_keeps_pushing_current(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     sim.hardware.dcdc_stuck_on()
     await bal_observer.publish(f"{BASE}/relay/2/set", "on")  # closing onto a live DC/DC
     await bal_observer.publish(f"{BASE}/dcdc/set", "off")
@@ -286,7 +314,7 @@ def test_output_voltage_without_a_relay() -> None:
 
 def test_charge_goes_to_the_selected_cell() -> None:
     cells = MemoryCells(CELLS)
-    hw = BalancerHardware(cells, BalancerConfig(relays=4))
+    hw = leased(BalancerHardware(cells, BalancerConfig(relays=4, **LONG_LEASE)))
     hw.set_relay(3, True)
     hw.set_dcdc(True)
     hw.step(3600.0)
@@ -334,7 +362,7 @@ def test_stuck_open_relay_never_closes() -> None:
 
 
 def test_lead_acid_module_preset() -> None:
-    hw = BalancerHardware(MemoryCells([12.6] * 12), BalancerConfig.lead_acid_modules(relays=12))
+    hw = leased(BalancerHardware(MemoryCells([12.6] * 12), BalancerConfig.lead_acid_modules(12)))
     hw.set_dcdc(True)
     settle(hw, 0.5)
     assert hw.output_voltage == pytest.approx(15.0, abs=0.01)
@@ -354,7 +382,8 @@ def test_balancer_charges_a_cell_of_the_pack_model() -> None:
     assert pack.cell_voltage(2) == pytest.approx(pack.cell_voltages()[2])
     before = [cell.charge_ah for cell in pack.cells]
     start_v = pack.cell_voltage(2)
-    hw = BalancerHardware(pack, BalancerConfig.lifepo4(relays=4))
+    config = dataclasses.replace(BalancerConfig.lifepo4(relays=4), **LONG_LEASE)
+    hw = leased(BalancerHardware(pack, config))
     hw.set_relay(3, True)
     settle(hw, 0.2)
     assert hw.output_voltage == pytest.approx(start_v, abs=0.001)  # reads the pack's cell
