@@ -226,6 +226,11 @@ class BalancerHardware:
         return self._dcdc_enabled
 
     @property
+    def dcdc_stuck(self) -> bool:
+        """A DC/DC-stuck-on fault is injected (it ignores its enable pin)."""
+        return self._dcdc_stuck_on
+
+    @property
     def dcdc_running(self) -> bool:
         """The DC/DC really delivers (enabled, or stuck on)."""
         return self._dcdc_enabled or self._dcdc_stuck_on

@@ -658,3 +658,19 @@ def test_a_charge_longer_than_the_cap_pauses_without_a_relay_operation() -> None
     while (tick := bench.tick(3.4, 2.0)).state is S.CHARGING:
         pass
     assert tick.commands == (Command(None, on=False),)  # the plan's end
+
+
+def test_a_measurement_from_before_the_step_proves_nothing() -> None:
+    """Found by the safety benchmark: a late "open" reading let a relay close onto a
+    DC/DC that had just stuck on. Only a measurement taken after the step counts."""
+    bench = Bench()
+    bench.seq.start([ChargeStep(1, 5.0)])
+    tick = bench.tick(0.0)
+    assert tick.state is S.RELAY_OFF  # the open check starts now
+    started = bench.now
+    late = Reading(0.0, 0.0, CELLS, measured_at=started - 0.5)
+    bench.now += 0.1
+    assert bench.seq.tick(bench.now, late).state is S.RELAY_OFF  # still waiting
+    fresh = Reading(0.0, 0.0, CELLS, measured_at=started + 0.05)
+    bench.now += 0.1
+    assert bench.seq.tick(bench.now, fresh).commands == (Command(1, on=True),)

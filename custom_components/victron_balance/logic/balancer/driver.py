@@ -193,7 +193,8 @@ class BalancerDriver:
         if sequencer is None:
             permits.extend(self._forced_off(now, device))
             return DriverTick(tuple(permits))
-        reading = Reading(device.output_voltage, device.output_current, cells or [])
+        measured_at = None if age_s is None else now - age_s
+        reading = Reading(device.output_voltage, device.output_current, cells or [], measured_at)
         tick = sequencer.tick(now, reading)
         facts = GateFacts(
             lease_active=self.lease.active(now, device.lease),

@@ -217,6 +217,13 @@ class Reading:
     output_voltage: float | None
     output_current: float | None = None
     cell_voltages: Sequence[float | None] = ()  # BMS Cell1..CellN: relay n = index n-1
+    # When the device measured the output (None: at the tick). A measurement taken
+    # before a step's command proves nothing about that step, however it reads.
+    measured_at: float | None = None
+
+    def taken(self, now_s: float) -> float:
+        """When the output was measured."""
+        return now_s if self.measured_at is None else self.measured_at
 
     def voltage(self) -> float | None:
         """The measured output voltage, if usable."""
@@ -352,7 +359,7 @@ class Sequencer:
             return self._shutdown(now_s, reading)
         if state in _WAIT_STEPS:
             # The reading of the tick that sent the command predates it: check later.
-            if now_s > self._step_started and self._verified(reading):
+            if reading.taken(now_s) > self._step_started and self._verified(reading):
                 self._mark_verified()
                 return self._enter_next(now_s)
             if self._expired(now_s, self._step_started, state):
@@ -643,7 +650,8 @@ class Sequencer:
         if cmd.relay is None:
             return self._out(())
         off_at = self._dcdc_off_at if self._dcdc_off_at is not None else now_s
-        if self._dcdc_off_verified or (now_s > off_at and self._no_flow(cmd.relay, reading)):
+        taken = reading.taken(now_s)
+        if self._dcdc_off_verified or (taken > off_at and self._no_flow(cmd.relay, reading)):
             self._dcdc_off_verified = True
             return self._out(self._relay_off())
         if not self._expired(now_s, off_at, SequencerState.DCDC_OFF):
