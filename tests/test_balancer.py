@@ -363,6 +363,15 @@ async def charging_cell_2(
     assert hw.closed_relays() == [2]
 
 
+async def start_charging(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry, hw: Any
+) -> None:
+    """Balancing on (Tbase 300 for these small cells) until the DC/DC delivers."""
+    await set_number(hass, TBASE, 300)
+    await turn(hass, True)
+    await run_until(hass, freezer, entry, lambda: hw.output_current > 0, 60)
+
+
 def all_off(hw: Any) -> bool:
     return not hw.dcdc_on and not any(hw.relay_on(n) for n in range(1, hw.relay_count + 1))
 
@@ -492,9 +501,7 @@ async def test_device_network_loss_switches_it_off_within_the_lease(
     """
     await found(hass, init_integration)
     hw = balancer.hardware
-    await set_number(hass, TBASE, 300)
-    await turn(hass, True)
-    await run_until(hass, freezer, init_integration, lambda: hw.output_current > 0, 60)
+    await start_charging(hass, freezer, init_integration, hw)
     assert hw.lease_active
     lost_at = hw.time
     balancer.go_offline()
@@ -586,9 +593,7 @@ async def test_home_assistant_hang_stops_renewals_and_the_device_switches_off(
     """Issue 10 item 6: the loop hangs (connection up, no will): the lease runs out."""
     await found(hass, init_integration)
     hw = balancer.hardware
-    await set_number(hass, TBASE, 300)
-    await turn(hass, True)
-    await run_until(hass, freezer, init_integration, lambda: hw.output_current > 0, 60)
+    await start_charging(hass, freezer, init_integration, hw)
     manager = init_integration.runtime_data.balancer
 
     async def hung() -> None:

@@ -43,6 +43,13 @@ def base_topic(balancer_id: str) -> str:
     return f"{TOPIC_PREFIX}/{balancer_id}"
 
 
+def _json(payload: bytes, what: str) -> Any:
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadPayload(f"{what} is not JSON: {err}") from err
+
+
 def _number(value: Any, what: str, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadPayload(f"{what} must be a number, got {value!r}")
@@ -83,10 +90,7 @@ class BalancerInfo:
     @classmethod
     def parse(cls, topic_id: str, payload: bytes) -> BalancerInfo:
         """Parse and check `info` published under `balancer/<topic_id>/info`."""
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadPayload(f"info is not JSON: {err}") from err
+        data = _json(payload, "info")
         if not isinstance(data, dict):
             raise BadPayload("info must be a JSON object")
         if data.get("id") != topic_id or not valid_id(topic_id):
@@ -173,10 +177,7 @@ class LeaseReport:
     @classmethod
     def parse(cls, payload: bytes) -> LeaseReport:
         """Parse a non-empty `lease` payload."""
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadPayload(f"lease is not JSON: {err}") from err
+        data = _json(payload, "lease")
         if not isinstance(data, dict) or not isinstance(data.get("active"), bool):
             raise BadPayload("lease must be an object with active true/false")
         holder = data.get("holder")
@@ -218,10 +219,7 @@ class DeviceFault:
     @classmethod
     def parse(cls, payload: bytes) -> DeviceFault:
         """Parse a non-empty `fault` payload."""
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadPayload(f"fault is not JSON: {err}") from err
+        data = _json(payload, "fault")
         if not isinstance(data, dict) or not isinstance(data.get("reason"), str):
             raise BadPayload("fault must be an object with a reason")
         relay = data.get("relay")

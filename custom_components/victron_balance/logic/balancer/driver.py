@@ -231,8 +231,7 @@ class BalancerDriver:
         if last is not None and now - last < FORCED_OFF_EVERY_S:
             return []
         self._forced_off_at = now
-        permit = self.gate.check(Command(None, on=False), _NO_FACTS)
-        return [permit] if isinstance(permit, Permit) else []
+        return [_off(self.gate, None)]
 
     # --- what the caller reports ----------------------------------------------------
 
