@@ -16,6 +16,14 @@ What the state reports vs what happens: the hardware only knows what it drives
 (relay coils, the DC/DC enable pin). A welded relay or a DC/DC that does not
 switch off shows up only in the measured output voltage and current, which is
 why every step of the sequence must be verified by measurement.
+
+Protocol 2 (the default) adds what lets the device switch itself off when its
+controller vanishes: a **lease** (every "on" needs one; when it ends, by timeout,
+by the controller's Last Will or by release, the device goes to all-off in the
+safe order: DC/DC off, then the relays once no current flows or `settle_time`
+passed), a **per-charge cap** (the DC/DC switches itself off after
+`max_charge_s`), and **latched faults** (no "on" is accepted until the fault is
+cleared). `BalancerConfig(protocol=1)` is the old device without any of these.
 """
 
 from __future__ import annotations
@@ -29,6 +37,21 @@ from typing import Protocol
 FAULT_SWITCHED_UNDER_LOAD = "switched_under_load"
 FAULT_TWO_RELAYS = "two_relays_refused"
 FAULT_CELL_SHORT = "cell_short"
+FAULT_CHARGE_CAP = "charge_time_cap"  # the DC/DC ran max_charge_s: switched off by itself
+
+# How a lease ended (protocol 2).
+LEASE_EXPIRED = "expired"  # no renewal within lease_s
+LEASE_WILL = "will"  # the controller's Last Will (it died)
+LEASE_RELEASED = "released"  # the controller let go
+LEASE_ENDS = (LEASE_EXPIRED, LEASE_WILL, LEASE_RELEASED)
+
+# Why an "on" command was refused (protocol 2; a second relay is a fault instead).
+REFUSED_NO_LEASE = "no_lease"
+REFUSED_FAULT = "fault_latched"
+REFUSED_SWITCHING_OFF = "switching_off"
+
+# At or below this the device's own measurement says no current flows.
+ZERO_CURRENT_A = 0.05
 
 
 class CellSink(Protocol):
@@ -76,12 +99,21 @@ class BalancerConfig:
     load_life: int = 100_000  # relay operations switching current
     dry_life: int = 1_000_000  # relay operations switching nothing
     kind: str = "cell"  # "cell" or "module" (12 V blocks)
+    protocol: int = 2  # 1: no lease, no cap, faults only reported (the old device)
+    lease_s: float = 10.0  # s, a lease granted without a duration
+    max_lease_s: float = 60.0  # s, the longest lease accepted
+    max_charge_s: float = 3600.0  # s, the DC/DC switches itself off after this (Lee: 60 min)
+    measures_current: bool = True  # False: output_current is not a measurement (not published)
 
     def __post_init__(self) -> None:
         if self.relays < 1:
             raise ValueError("a balancer needs at least one relay")
         if not 0 < self.charge_current <= self.max_current:
             raise ValueError("need 0 < charge_current <= max_current")
+        if self.protocol not in (1, 2):
+            raise ValueError("protocol must be 1 or 2")
+        if not 0 < self.lease_s <= self.max_lease_s or self.max_charge_s <= 0:
+            raise ValueError("need 0 < lease_s <= max_lease_s and max_charge_s > 0")
 
     @classmethod
     def lifepo4(cls, relays: int = 16) -> BalancerConfig:
@@ -137,6 +169,19 @@ class BalancerHardware:
         self.faults: list[Fault] = []
         self.fault: Fault | None = None  # latched latest fault, until clear_fault()
         self._listeners: list[Callable[[], None]] = []
+        # Protocol 2: the lease, the per-charge cap and the safe shutdown.
+        self._lease_until: float | None = None
+        self.lease_s: float | None = None  # the running lease's duration
+        self.lease_holder: str | None = None  # the controller's will topic, if it gave one
+        self.lease_grants = 0  # grants and renewals accepted
+        self.lease_ends = dict.fromkeys(LEASE_ENDS, 0)
+        self.last_lease_end: str | None = None
+        self.refused = 0  # "on" commands refused (no lease, fault latched, switching off)
+        self.last_refusal: str | None = None
+        self.dcdc_starts = 0  # enable pin off -> on
+        self.self_shutdowns = 0  # safe shutdowns the device ran on its own
+        self._dcdc_on_since: float | None = None
+        self._switching_off_since: float | None = None
 
     # --- observation -----------------------------------------------------------
 
@@ -181,6 +226,11 @@ class BalancerHardware:
         return self._dcdc_enabled
 
     @property
+    def dcdc_stuck(self) -> bool:
+        """A DC/DC-stuck-on fault is injected (it ignores its enable pin)."""
+        return self._dcdc_stuck_on
+
+    @property
     def dcdc_running(self) -> bool:
         """The DC/DC really delivers (enabled, or stuck on)."""
         return self._dcdc_enabled or self._dcdc_stuck_on
@@ -196,11 +246,45 @@ class BalancerHardware:
             return self.current_setpoint
         return 0.0
 
+    @property
+    def lease_active(self) -> bool:
+        """A controller holds a lease (protocol 2)."""
+        return self._lease_until is not None
+
+    @property
+    def lease_remaining(self) -> float | None:
+        """Seconds until the lease expires without a renewal (None: no lease)."""
+        return None if self._lease_until is None else max(self._lease_until - self.time, 0.0)
+
+    @property
+    def switching_off(self) -> bool:
+        """The device runs its own safe shutdown (a lease ended)."""
+        return self._switching_off_since is not None
+
+    @property
+    def all_off(self) -> bool:
+        """Enable pin off and no relay coil driven."""
+        return not self._dcdc_enabled and not any(self._coil)
+
+    def lease_report(self) -> dict[str, object]:
+        """The lease as the device reports it (protocol 2's ``lease`` topic)."""
+        return {
+            "active": self.lease_active,
+            "lease_s": self.lease_s,
+            "holder": self.lease_holder,
+            "last_end": self.last_lease_end,
+            **self.lease_ends,
+            "refused": self.refused,
+            "last_refusal": self.last_refusal,
+        }
+
     # --- commands (as the MQTT adapter receives them) --------------------------
 
     def set_relay(self, n: int, on: bool) -> bool:
-        """Drive relay ``n``; False (and a fault) when refused as a second relay."""
+        """Drive relay ``n``; False when refused (a second relay is also a fault)."""
         i = self._index(n)
+        if on and not self._coil[i] and self._refuse_on():
+            return False
         if on and not self._coil[i] and any(c for j, c in enumerate(self._coil) if j != i):
             # Two cells in parallel through the relays is a dead short: refuse.
             others = [j + 1 for j, c in enumerate(self._coil) if c and j != i]
@@ -213,9 +297,47 @@ class BalancerHardware:
         self._changed()
         return True
 
-    def set_dcdc(self, on: bool) -> None:
-        """Drive the DC/DC enable pin (a stuck-on DC/DC keeps running)."""
+    def set_dcdc(self, on: bool) -> bool:
+        """Drive the DC/DC enable pin (a stuck-on DC/DC keeps running); False if refused."""
+        if on and not self._dcdc_enabled:
+            if self._refuse_on():
+                return False
+            self._dcdc_on_since = self.time
+            self.dcdc_starts += 1
+        if not on:
+            self._dcdc_on_since = None
         self._dcdc_enabled = on
+        self._changed()
+        return True
+
+    def grant_lease(self, lease_s: float | None = None, holder: str | None = None) -> bool:
+        """Grant or renew the controller's lease; False if refused (protocol 1, bad length)."""
+        duration = self.config.lease_s if lease_s is None else lease_s
+        if self.config.protocol < 2 or not (
+            math.isfinite(duration) and 0 < duration <= self.config.max_lease_s
+        ):
+            return False
+        self._lease_until = self.time + duration
+        self.lease_s = duration
+        self.lease_holder = holder
+        self.lease_grants += 1
+        self._changed()
+        return True
+
+    def end_lease(self, how: str) -> None:
+        """The lease ends (``LEASE_EXPIRED``, ``LEASE_WILL``, ``LEASE_RELEASED``): all off."""
+        if how not in LEASE_ENDS:
+            raise ValueError(f"unknown lease end {how!r}")
+        if self._lease_until is None:
+            return
+        self._lease_until = None
+        self.lease_ends[how] += 1
+        self.last_lease_end = how
+        if not self.all_off:
+            self.self_shutdowns += 1
+            self._switching_off_since = self.time
+            self._dcdc_enabled = False  # step one of the safe order, at once
+            self._dcdc_on_since = None
         self._changed()
 
     def set_current(self, amps: float) -> None:
@@ -229,6 +351,23 @@ class BalancerHardware:
         """Acknowledge the latched fault (the history in ``faults`` stays)."""
         self.fault = None
         self._changed()
+
+    def _refuse_on(self) -> bool:
+        """Protocol 2: an "on" needs a lease, no latched fault, no shutdown under way."""
+        if self.config.protocol < 2:
+            return False
+        if self._switching_off_since is not None:
+            reason = REFUSED_SWITCHING_OFF
+        elif self._lease_until is None:
+            reason = REFUSED_NO_LEASE
+        elif self.fault is not None:
+            reason = REFUSED_FAULT
+        else:
+            return False
+        self.refused += 1
+        self.last_refusal = reason
+        self._changed()
+        return True
 
     # --- fault injection ------------------------------------------------------------
 
@@ -277,7 +416,33 @@ class BalancerHardware:
         target, tau = self._target()
         # Exact first-order response: any dt is fine, including huge ones.
         self.output_voltage = target + (self.output_voltage - target) * math.exp(-dt / tau)
+        self._supervise()
         self._changed()
+
+    def _supervise(self) -> None:
+        """Protocol 2's own rules, checked after every step of the physics."""
+        if self.config.protocol < 2:
+            return
+        if self._lease_until is not None and self.time >= self._lease_until:
+            self.end_lease(LEASE_EXPIRED)
+        on_since = self._dcdc_on_since
+        if on_since is not None and self.time - on_since >= self.config.max_charge_s:
+            self._dcdc_enabled = False
+            self._dcdc_on_since = None
+            self._record(FAULT_CHARGE_CAP, None, f"DC/DC on for {self.config.max_charge_s:g} s")
+        since = self._switching_off_since
+        if since is None:
+            return
+        # The safe order: the relays open once no current flows (measured), or after
+        # settle_time (no measurement, or a DC/DC stuck on: then under load, on purpose).
+        no_current = self.config.measures_current and self.output_current <= ZERO_CURRENT_A
+        if self.time > since and (no_current or self.time - since >= self.config.settle_time):
+            for i in range(self.config.relays):
+                if self._coil[i]:
+                    self._coil[i] = False
+                    if not self._stuck[i]:
+                        self._move_contact(i, False)
+            self._switching_off_since = None
 
     def _target(self) -> tuple[float, float]:
         """Where the output voltage heads now, and how fast."""

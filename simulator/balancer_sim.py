@@ -5,6 +5,11 @@ drives the physics clock, and publishes the measured output voltage/current on
 change and every ``measure_interval``. All state topics are retained so a
 controller that (re)subscribes sees the device at once; availability has a Last
 Will so a dead device turns ``offline``.
+
+Protocol 2: ``lease/set`` grants or renews the lease (JSON ``lease_s`` and the
+controller's ``will`` topic, which the device then listens to: ``offline`` there
+ends the lease at once) or releases it (``release``); the device reports it on
+the retained ``lease`` topic. The timing itself is the pure hardware's.
 """
 
 from __future__ import annotations
@@ -13,14 +18,21 @@ import json
 import logging
 import time
 
-from simulator.balancer_hw import BalancerConfig, BalancerHardware, CellSink, MemoryCells
+from simulator.balancer_hw import (
+    LEASE_RELEASED,
+    LEASE_WILL,
+    BalancerConfig,
+    BalancerHardware,
+    CellSink,
+    MemoryCells,
+)
 from simulator.device_link import LastWill, WillLink
 from simulator.device_tools import ChangePublisher, SimTicker, fmt_number
 from simulator.timers import ClockTimer
 
 _LOGGER = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+_WILDCARDS = ("+", "#")
 
 
 def _on_off(payload: bytes) -> bool | None:
@@ -70,6 +82,7 @@ class BalancerSimulator:
                 f"{base}/dcdc/set",
                 f"{base}/dcdc/current/set",
                 f"{base}/fault/clear",
+                f"{base}/lease/set",
             ],
             on_connect=self._on_connect,
             on_message=self._on_message,
@@ -83,6 +96,7 @@ class BalancerSimulator:
         self._started = False
         # Wall-clock time of faults for the wire (the model counts simulated seconds).
         self._fault_wall: dict[int, float] = {}
+        self._will_topic: str | None = None  # the lease holder's Last Will topic we follow
         hardware.add_listener(self._publish_changes)
 
     # --- lifecycle -------------------------------------------------------------
@@ -131,20 +145,26 @@ class BalancerSimulator:
     def info(self) -> dict[str, object]:
         """The retained ``info`` document."""
         cfg = self.hardware.config
-        return {
+        dcdc: dict[str, object] = {
+            "open_circuit_voltage": cfg.open_circuit_voltage,
+            "max_current": cfg.max_current,
+            "output_resistance": cfg.output_resistance,
+        }
+        info: dict[str, object] = {
             "id": self.balancer_id,
-            "protocol": PROTOCOL_VERSION,
+            "protocol": cfg.protocol,
             "relays": cfg.relays,
             "kind": cfg.kind,
-            "dcdc": {
-                "open_circuit_voltage": cfg.open_circuit_voltage,
-                "max_current": cfg.max_current,
-                "output_resistance": cfg.output_resistance,
-            },
+            "dcdc": dcdc,
             "relay_life": {"load": cfg.load_life, "dry": cfg.dry_life},
             "settle_time": cfg.settle_time,
             "measure_interval": self.measure_interval,
         }
+        if cfg.protocol >= 2:
+            dcdc["measures_current"] = cfg.measures_current
+            info["lease"] = {"default_s": cfg.lease_s, "max_s": cfg.max_lease_s}
+            info["max_charge_s"] = cfg.max_charge_s
+        return info
 
     def state_values(self) -> dict[str, bytes]:
         """Every retained state topic and its payload now (measurements excluded)."""
@@ -155,6 +175,9 @@ class BalancerSimulator:
             f"{base}/dcdc/current": fmt_number(hw.current_setpoint).encode(),
             f"{base}/fault": self._fault_payload(),
         }
+        if hw.config.protocol >= 2:
+            lease = json.dumps(hw.lease_report(), separators=(",", ":")).encode()
+            values[f"{base}/lease"] = lease
         for n in range(1, hw.relay_count + 1):
             values[f"{base}/relay/{n}"] = b"on" if hw.relay_on(n) else b"off"
             values[f"{base}/relay/{n}/cycles"] = str(hw.cycles(n)).encode()
@@ -165,10 +188,10 @@ class BalancerSimulator:
     def measurements(self) -> dict[str, bytes]:
         """The measured output, as published."""
         hw = self.hardware
-        return {
-            f"{self.base_topic}/output_voltage": fmt_number(hw.output_voltage).encode(),
-            f"{self.base_topic}/output_current": fmt_number(hw.output_current).encode(),
-        }
+        values = {f"{self.base_topic}/output_voltage": fmt_number(hw.output_voltage).encode()}
+        if hw.config.measures_current:
+            values[f"{self.base_topic}/output_current"] = fmt_number(hw.output_current).encode()
+        return values
 
     def _fault_payload(self) -> bytes:
         fault = self.hardware.fault
@@ -214,12 +237,18 @@ class BalancerSimulator:
     def _on_message(self, topic: str, payload: bytes) -> None:
         base = self.base_topic
         hw = self.hardware
+        if topic == self._will_topic and topic == hw.lease_holder:
+            if payload.strip().lower() == b"offline":
+                hw.end_lease(LEASE_WILL)  # the controller died: as an expired lease, now
+            return
         if topic == f"{base}/dcdc/set":
             on = _on_off(payload)
             if on is None:
                 self._bad(topic, payload)
-            else:
-                hw.set_dcdc(on)
+            elif not hw.set_dcdc(on):
+                self._link.send(f"{base}/dcdc", b"off", True)  # refused: say so
+        elif topic == f"{base}/lease/set":
+            self._lease_command(topic, payload)
         elif topic == f"{base}/dcdc/current/set":
             try:
                 hw.set_current(float(payload.strip()))
@@ -229,6 +258,43 @@ class BalancerSimulator:
             hw.clear_fault()
         elif topic.startswith(f"{base}/relay/") and topic.endswith("/set"):
             self._relay_command(topic, payload)
+
+    def _lease_command(self, topic: str, payload: bytes) -> None:
+        hw = self.hardware
+        if payload.strip().lower() == b"release":
+            hw.end_lease(LEASE_RELEASED)
+            return
+        try:
+            request = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            request = None
+        lease_s = request.get("lease_s") if isinstance(request, dict) else None
+        will = request.get("will") if isinstance(request, dict) else None
+        valid = (
+            isinstance(request, dict)
+            and (
+                lease_s is None
+                or (isinstance(lease_s, int | float) and not isinstance(lease_s, bool))
+            )
+            and (
+                will is None
+                or (isinstance(will, str) and will and not any(c in will for c in _WILDCARDS))
+            )
+        )
+        if not valid or not hw.grant_lease(None if lease_s is None else float(lease_s), will):
+            self._bad(topic, payload)
+            return
+        self._follow_will(will)
+
+    def _follow_will(self, will: str | None) -> None:
+        """Listen to the lease holder's Last Will topic (its retained value comes at once)."""
+        if will == self._will_topic:
+            return
+        if self._will_topic is not None:
+            self._link.unsubscribe(self._will_topic)
+        self._will_topic = will
+        if will is not None:
+            self._link.subscribe(will)
 
     def _relay_command(self, topic: str, payload: bytes) -> None:
         number = topic[len(f"{self.base_topic}/relay/") : -len("/set")]

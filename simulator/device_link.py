@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 
@@ -142,6 +143,35 @@ class WillLink:
             _LOGGER.debug("Not connected: dropping %s", topic)
             return
         self._queue.put_nowait((topic, payload, retain, None))
+
+    def subscribe(self, topic: str) -> None:
+        """Also receive ``topic`` from now on, across reconnects too."""
+        if topic in self._subscriptions:
+            return
+        self._subscriptions.append(topic)
+        self._request(("subscribe", topic))
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop receiving ``topic``."""
+        if topic not in self._subscriptions:
+            return
+        self._subscriptions.remove(topic)
+        self._request(("unsubscribe", topic))
+
+    def _request(self, request: tuple[str, str]) -> None:
+        client = self._client
+        if client is None or self._queue is None:
+            return  # the next connect subscribes to the current list
+        action, topic = request
+        coro = client.subscribe(topic) if action == "subscribe" else client.unsubscribe(topic)
+        task = asyncio.create_task(self._change_subscription(coro), name="device-sim-subscribe")
+        self._misc_tasks.append(task)
+
+    async def _change_subscription(self, change: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await change
+        except aiomqtt.MqttError as err:
+            _LOGGER.debug("Changing a subscription failed: %s (the reconnect redoes it)", err)
 
     async def send_and_wait(self, topic: str | None, payload: bytes, retain: bool = False) -> None:
         """Queue a publication (or, with topic None, a marker) and wait until it is sent."""

@@ -9,13 +9,17 @@ the balancer's DC/DC did. Both run on the loop clock, which `freezer` holds stil
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from unittest.mock import patch
 
+import aiomqtt
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
@@ -32,7 +36,6 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.victron_balance.balancer import BalancerRunner
 from custom_components.victron_balance.const import DOMAIN
-from custom_components.victron_balance.transport.mqtt_session import PublishFailed
 from simulator import BalancerConfig, BalancerSimulator, BatteryConfig, VenusSimulator
 from simulator.bms import BmsConfig
 from simulator.pack import PackConfig
@@ -148,9 +151,9 @@ def activity(entry: MockConfigEntry) -> Callable[[], int]:
 def echoed(entry: MockConfigEntry) -> bool:
     """Every balancer reports driving what its sequencer commanded."""
     return all(
-        runner._sequencer is None
+        runner.driver.sequencer is None
         or not runner.online
-        or runner.device.reported() == runner._sequencer.commanded
+        or runner.device.reported() == runner.driver.sequencer.commanded
         for runner in entry.runtime_data.balancer.runners.values()
     )
 
@@ -205,12 +208,18 @@ def spread(simulator: VenusSimulator) -> float:
 
 
 def commands(wire: Observer) -> list[tuple[str, bytes]]:
-    """The commands seen on the wire, in order (topic suffix, payload)."""
+    """The relay, DC/DC and fault commands seen on the wire, in order (suffix, payload)."""
     return [
         (message.topic[len(BASE) + 1 :], message.payload)
         for message in wire.messages
-        if message.topic.endswith("/set") or message.topic.endswith("/clear")
+        if (message.topic.endswith("/set") or message.topic.endswith("/clear"))
+        and message.topic != f"{BASE}/lease/set"
     ]
+
+
+def leases(wire: Observer) -> list[bytes]:
+    """The lease requests seen on the wire (grants, renewals, releases)."""
+    return [m.payload for m in wire.messages if m.topic == f"{BASE}/lease/set"]
 
 
 # --------------------------------------------------------------------- the full run
@@ -354,6 +363,15 @@ async def charging_cell_2(
     assert hw.closed_relays() == [2]
 
 
+async def start_charging(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry, hw: Any
+) -> None:
+    """Balancing on (Tbase 300 for these small cells) until the DC/DC delivers."""
+    await set_number(hass, TBASE, 300)
+    await turn(hass, True)
+    await run_until(hass, freezer, entry, lambda: hw.output_current > 0, 60)
+
+
 def all_off(hw: Any) -> bool:
     return not hw.dcdc_on and not any(hw.relay_on(n) for n in range(1, hw.relay_count + 1))
 
@@ -446,6 +464,7 @@ async def test_a_fault_reported_by_the_device_stops_and_is_cleared_by_switching_
     runner = runner_of(init_integration)
     hw = balancer.hardware
     # Someone else drives the device: relay 1 on, then relay 2 (refused: a fault).
+    assert hw.grant_lease(60.0)
     hw.set_relay(1, True)
     hw.set_relay(2, True)
     await run_until(hass, freezer, init_integration, lambda: runner.fault is not None, 10)
@@ -465,7 +484,7 @@ async def test_a_fault_reported_by_the_device_stops_and_is_cleared_by_switching_
 
 
 # ------------------------------------------------------------------ liveness rules
-async def test_offline_device_is_restarted_from_step_one(
+async def test_device_network_loss_switches_it_off_within_the_lease(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
     simulator: VenusSimulator,
@@ -474,13 +493,17 @@ async def test_offline_device_is_restarted_from_step_one(
     init_integration: MockConfigEntry,
     tolerate_aiomqtt_socket_race: None,
 ) -> None:
-    """Network loss mid-charge: unavailable; back online, DC/DC off first, never resume."""
+    """Issue 10 item 6: the device loses its network mid-charge; no renewal reaches it.
+
+    Protocol 1 kept relay and DC/DC on indefinitely. Now the device switches itself
+    off in the safe order once the lease runs out; back online, the integration
+    takes a new lease and starts from step 1 (never resumes half-way).
+    """
     await found(hass, init_integration)
     hw = balancer.hardware
-    runner = runner_of(init_integration)
-    await set_number(hass, TBASE, 300)
-    await turn(hass, True)
-    await run_until(hass, freezer, init_integration, lambda: hw.output_current > 0, 60)
+    await start_charging(hass, freezer, init_integration, hw)
+    assert hw.lease_active
+    lost_at = hw.time
     balancer.go_offline()
     await run_until(
         hass,
@@ -489,24 +512,105 @@ async def test_offline_device_is_restarted_from_step_one(
         lambda: hass.states.get(STATUS).state == STATE_UNAVAILABLE,
         10,
     )
-    assert hass.states.get(ACTIVE).state == STATE_UNAVAILABLE
     assert hass.states.get(SWITCH).state == STATE_ON  # settings stay usable
-    assert runner.device.output_voltage is None  # nothing stale is kept
     mark = len(wire.messages)
-    await step(hass, freezer, init_integration, 3)
-    assert commands(wire)[-1] == ("dcdc/set", b"on")  # nothing sent while offline
-    assert hw.closed_relays() == [2]  # the device kept going without its controller
+    await run_until(hass, freezer, init_integration, lambda: all_off(hw), 12)
+    # Off within the 10 s lease (plus one simulated second of test resolution).
+    assert hw.time - lost_at <= 11.0
+    assert hw.lease_ends["expired"] == 1
+    assert hw.closed_relays() == []
+    assert hw.output_current == 0.0
+    assert [hw.load_cycles(n) for n in range(1, CELLS + 1)] == [0] * CELLS  # the safe order
+    assert commands(wire)[mark:] == []  # nothing was sent while it was offline
     reconnect = hass.async_create_task(balancer.come_online())
     await run_until(hass, freezer, init_integration, reconnect.done, 20)
-    await run_until(hass, freezer, init_integration, lambda: hw.closed_relays() == [], 20)
-    after = [
-        (m.topic[len(BASE) + 1 :], m.payload)
-        for m in wire.messages[mark:]
-        if m.topic.endswith("/set")
-    ]
-    assert after[:2] == [("dcdc/set", b"off"), ("relay/2/set", b"off")]
+    await run_until(
+        hass, freezer, init_integration, lambda: hass.states.get(STATUS).state == "charging", 90
+    )
+    assert hw.lease_active
+    assert hw.output_current > 0
     assert hw.faults == []
-    assert hass.states.get(STATUS).state != STATE_UNAVAILABLE
+
+
+def kill_session_socket(entry: MockConfigEntry) -> None:
+    """Home Assistant dies: its broker connection ends without a DISCONNECT.
+
+    The broker then publishes the session's Last Will, as after a crash or a power
+    cut (paho's socket() is its public API; shutdown keeps the descriptor valid).
+    """
+    client = entry.runtime_data.session._client
+    assert client is not None
+    sock = client._client.socket()
+    assert isinstance(sock, socket.socket)
+    sock.shutdown(socket.SHUT_RDWR)
+
+
+async def test_home_assistant_crash_switches_the_device_off_at_once(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    mqtt_broker: MosquittoBroker,
+    simulator: VenusSimulator,
+    balancer: BalancerSimulator,
+    init_integration: MockConfigEntry,
+    tolerate_aiomqtt_socket_race: None,
+) -> None:
+    """Issue 10 item 6: the Last Will ends the lease at once, not after lease_s."""
+    await found(hass, init_integration)
+    hw = balancer.hardware
+    status = Observer(
+        mqtt_broker.host, mqtt_broker.port, topics=(f"victron_balance/{PORTAL_ID}/#",)
+    )
+    await status.start()
+    try:
+        await set_number(hass, TBASE, 300)
+        await turn(hass, True)
+        await run_until(hass, freezer, init_integration, lambda: hw.output_current > 0, 60)
+        assert status.last(f"victron_balance/{PORTAL_ID}/status").payload == b"online"
+        kill_session_socket(init_integration)
+        await wait_until(lambda: hw.lease_ends["will"] == 1)  # no simulated time passed
+        assert not hw.dcdc_on  # DC/DC off the moment the will arrived
+        assert status.last(f"victron_balance/{PORTAL_ID}/status").payload == b"offline"
+        await advance(hass, freezer, 1)  # the device's settle: relays open once dry
+        await wait_until(lambda: hw.closed_relays() == [])
+        assert hw.lease_ends["expired"] == 0
+        assert hw.self_shutdowns == 1
+        assert hw.faults == []  # in the safe order: no relay moved under load
+        # The session comes back and says so; the integration starts from step 1.
+        await run_until(hass, freezer, init_integration, lambda: hw.output_current > 0, 90)
+        assert status.last(f"victron_balance/{PORTAL_ID}/status").payload == b"online"
+        assert hw.faults == []
+    finally:
+        await status.stop()
+
+
+async def test_home_assistant_hang_stops_renewals_and_the_device_switches_off(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    simulator: VenusSimulator,
+    balancer: BalancerSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Issue 10 item 6: the loop hangs (connection up, no will): the lease runs out."""
+    await found(hass, init_integration)
+    hw = balancer.hardware
+    await start_charging(hass, freezer, init_integration, hw)
+    manager = init_integration.runtime_data.balancer
+
+    async def hung() -> None:
+        await asyncio.Event().wait()  # never returns: no tick, no renewal
+
+    hung_at = hw.time
+    with patch.object(manager, "_async_tick", hung):
+        for _ in range(11):
+            await advance(hass, freezer, 1, activity=activity(init_integration))
+            if all_off(hw) and not hw.closed_relays():
+                break
+        assert hw.lease_ends["expired"] == 1
+        assert hw.time - hung_at <= 11.0
+        assert all_off(hw)
+        assert hw.closed_relays() == []
+        assert hw.faults == []
+        manager._ticking = False  # the hung tick task is gone with the patch
 
 
 async def test_stale_venus_stops_safely_and_resumes(
@@ -591,6 +695,7 @@ async def test_counters_and_settings_survive_a_restart(
     assert restored.tracker is not None
     assert restored.tracker.contents_ah[1] == pytest.approx(charged, abs=0.01)
     # New operations after the restart add to the stored counts.
+    assert hw.grant_lease()
     hw.set_relay(1, True)
     hw.set_relay(1, False)
     await run_until(hass, freezer, init_integration, lambda: restored.wear.relays[0].dry == 2, 10)
@@ -647,13 +752,15 @@ async def test_a_balancer_found_at_runtime_gets_its_device_and_entities(
 def balancer_info(**changes: Any) -> bytes:
     info: dict[str, Any] = {
         "id": BAL,
-        "protocol": 1,
+        "protocol": 2,
         "relays": CELLS,
         "kind": "cell",
         "dcdc": {"open_circuit_voltage": 4.2, "max_current": 2.0, "output_resistance": 0.05},
         "relay_life": {"load": 100000, "dry": 1000000},
         "settle_time": 1.0,
         "measure_interval": 1.0,
+        "lease": {"default_s": 10, "max_s": 60},
+        "max_charge_s": 3600,
     }
     info.update(changes)
     return json.dumps(info).encode()
@@ -676,7 +783,7 @@ async def test_bad_payloads_are_logged_and_ignored(
     bad = {
         "balancer/x1/info": b"not json",
         "balancer/x2/info": balancer_info(id="someone_else"),
-        "balancer/x3/info": json.dumps({"id": "x3", "protocol": 2}).encode(),
+        "balancer/x3/info": json.dumps({"id": "x3", "protocol": 3}).encode(),
         "balancer/x4/info": b"",  # a deleted retained info: silently nothing
         f"{BASE}/output_voltage": b"abc",
         f"{BASE}/output_current": b"nan",
@@ -736,6 +843,21 @@ async def test_info_with_another_relay_count_stops_the_balancer(
     assert runner_of(init_integration).info.relays == CELLS
 
 
+def failing_publish(should_fail: Callable[[str, bytes], bool]) -> Any:
+    """Patch aiomqtt (only) so that chosen publications fail; returns the patcher."""
+    real = aiomqtt.Client.publish
+
+    async def publish(
+        client: aiomqtt.Client, topic: str, payload: Any = None, **kwargs: Any
+    ) -> None:
+        body = payload.encode() if isinstance(payload, str) else bytes(payload or b"")
+        if should_fail(topic, body):
+            raise aiomqtt.MqttError("injected publish failure")
+        await real(client, topic, payload, **kwargs)
+
+    return patch.object(aiomqtt.Client, "publish", publish)
+
+
 async def test_a_command_that_cannot_be_sent_starts_over(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
@@ -744,26 +866,206 @@ async def test_a_command_that_cannot_be_sent_starts_over(
     wire: Observer,
     init_integration: MockConfigEntry,
 ) -> None:
+    """Nothing reaches the device: it stays off (no lease, no relay); then it runs."""
     await found(hass, init_integration)
-    runner = runner_of(init_integration)
-    session = init_integration.runtime_data.session
-    real_publish = session.publish
-
-    async def failing(topic: str, payload: str | bytes, *, retain: bool = False) -> None:
-        if topic.startswith(BASE):
-            raise PublishFailed("test")
-        await real_publish(topic, payload, retain=retain)
-
+    hw = balancer.hardware
     await set_number(hass, TBASE, 300)
-    with patch.object(session, "publish", failing):
+    # Every command of ours (the device's own publications go through).
+    with failing_publish(lambda topic, _payload: topic.startswith(BASE) and "/set" in topic):
         await turn(hass, True)
         await step(hass, freezer, init_integration, 5)
-        assert runner.commands_sent == 0
-        assert runner._sequencer is None or runner._sequencer.commanded.all_off
-    await run_until(
-        hass, freezer, init_integration, lambda: balancer.hardware.output_current > 0, 60
-    )
+        assert not hw.lease_active
+        assert hw.dcdc_starts == 0
+        assert [hw.cycles(n) for n in range(1, CELLS + 1)] == [0] * CELLS
+        assert commands(wire) == []
+    await run_until(hass, freezer, init_integration, lambda: hw.output_current > 0, 60)
     assert commands(wire)[:2] == [("relay/2/set", b"on"), ("dcdc/set", b"on")]
+    assert hw.refused == 0  # nothing "on" ever went out without the lease
+
+
+async def test_a_fault_whose_shutdown_cannot_be_sent_stays_latched(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    simulator: VenusSimulator,
+    balancer: BalancerSimulator,
+    wire: Observer,
+    init_integration: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Issue 10 item 7: a fault is latched (and stored) before its command is sent.
+
+    Before, a failed shutdown publish dropped the sequencer with the fault, so the
+    next one started clean and balancing resumed without the user.
+    """
+    await found(hass, init_integration)
+    hw = balancer.hardware
+    runner = runner_of(init_integration)
+    await charging_cell_2(hass, freezer, init_integration, hw)
+    starts = hw.dcdc_starts
+    failed: list[bytes] = []
+
+    def first_off(topic: str, payload: bytes) -> bool:
+        if topic == f"{BASE}/dcdc/set" and payload == b"off" and not failed:
+            failed.append(payload)
+            return True
+        return False
+
+    # The BMS now reads cell 2 far below the output: the charge no longer adds up.
+    simulator.glitch_cell(2, 2.5, duration=None)
+    with failing_publish(first_off):
+        await run_until(hass, freezer, init_integration, lambda: bool(failed), 30)
+    key = f"{DOMAIN}.{init_integration.entry_id}.balancer.{BAL}"
+    assert hass_storage[key]["data"]["fault"]["reason"] == "unexpected_voltage"
+    assert hass_storage[key]["data"]["enabled"] is False
+    await run_until(hass, freezer, init_integration, lambda: all_off(hw), 15)
+    simulator.end_glitch(2)
+    await step(hass, freezer, init_integration, 60)  # past the 30 s rest between scans
+    assert hw.dcdc_starts == starts  # never started again
+    assert hw.closed_relays() == []
+    assert hw.faults == []  # the retried shutdown went the safe way
+    assert hass.states.get(SWITCH).state == STATE_OFF
+    assert hass.states.get(FAULT).state == STATE_ON
+    assert hass.states.get(FAULT).attributes["reason"] == "unexpected_voltage"
+    assert issue_registry.async_get_issue(DOMAIN, runner.fault_issue_id) is not None
+
+
+async def test_unload_switches_off_and_gives_the_lease_back(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    mqtt_broker: MosquittoBroker,
+    simulator: VenusSimulator,
+    balancer: BalancerSimulator,
+    wire: Observer,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The explicit offs, then the release: nothing waits for the lease to run out."""
+    await found(hass, init_integration)
+    hw = balancer.hardware
+    await charging_cell_2(hass, freezer, init_integration, hw)
+    renewals = len(leases(wire))
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await wait_until(lambda: hw.lease_ends["released"] == 1)
+    await advance(hass, freezer, 1)
+    await wait_until(lambda: all_off(hw) and hw.closed_relays() == [])
+    assert ("dcdc/set", b"off") in commands(wire)
+    assert leases(wire)[-1] == b"release"
+    assert hw.faults == []
+    await advance(hass, freezer, 15)
+    assert len(leases(wire)) == renewals + 1  # no renewal after the unload
+    assert hw.lease_ends["expired"] == 0
+
+
+async def test_a_protocol_1_balancer_is_never_driven(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    simulator: VenusSimulator,
+    make_balancer: BalancerFactory,
+    wire: Observer,
+    init_integration: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """No lease: it could not switch itself off if we vanished. Shown, explained, idle."""
+    config = dataclasses.replace(BalancerConfig.lifepo4(relays=CELLS), protocol=1)
+    old = await make_balancer(config=config)
+    await found(hass, init_integration)
+    runner = runner_of(init_integration)
+    issue = issue_registry.async_get_issue(DOMAIN, runner.unsupported_issue_id)
+    assert issue is not None
+    assert issue.translation_key == "balancer_no_lease"
+    await set_number(hass, TBASE, 300)
+    await turn(hass, True)
+    await step(hass, freezer, init_integration, 40)
+    assert hass.states.get(STATUS).state == "unsupported"
+    assert commands(wire) == leases(wire) == []
+    assert [old.hardware.cycles(n) for n in range(1, CELLS + 1)] == [0] * CELLS
+    # A DC/DC someone left running is still switched off (off is always safe).
+    old.hardware.set_dcdc(True)
+    await run_until(hass, freezer, init_integration, lambda: not old.hardware.dcdc_on, 5)
+    assert commands(wire) == [("dcdc/set", b"off")]
+
+
+async def test_unprovable_current_off_is_never_driven(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    simulator: VenusSimulator,
+    make_balancer: BalancerFactory,
+    wire: Observer,
+    init_integration: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Issue 10 item 7: no current measurement and I x R (2 A x 0.02 ohm) <= 50 mV.
+
+    A DC/DC stuck on would read within the tolerance of the cell and pass as "off",
+    and the relay would open under load. Such a device gets a repair issue instead.
+    """
+    config = dataclasses.replace(
+        BalancerConfig.lifepo4(relays=CELLS), measures_current=False, output_resistance=0.02
+    )
+    device = await make_balancer(config=config)
+    device.hardware.dcdc_stuck_on()
+    await found(hass, init_integration)
+    runner = runner_of(init_integration)
+    issue = issue_registry.async_get_issue(DOMAIN, runner.unsupported_issue_id)
+    assert issue is not None
+    assert issue.translation_key == "balancer_current_off_unprovable"
+    assert "40 mV" in issue.translation_placeholders["detail"]
+    await set_number(hass, TBASE, 300)
+    await turn(hass, True)
+    await step(hass, freezer, init_integration, 40)
+    assert [device.hardware.cycles(n) for n in range(1, CELLS + 1)] == [0] * CELLS
+    assert device.hardware.load_cycles(2) == 0
+    assert leases(wire) == []
+    assert hass.states.get(STATUS).state == "unsupported"
+
+
+async def test_without_current_a_stuck_dcdc_is_not_proven_off(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    simulator: VenusSimulator,
+    make_balancer: BalancerFactory,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Issue 10 item 7: no current measurement, I x R = 100 mV: the stuck DC/DC shows.
+
+    Step 1 is not proven; the relay opens only as the documented emergency (one load
+    cycle to stop the overcharge), after the step timed out, and the fault is latched.
+    """
+    config = dataclasses.replace(BalancerConfig.lifepo4(relays=CELLS), measures_current=False)
+    device = await make_balancer(config=config)
+    hw = device.hardware
+    await found(hass, init_integration)
+    runner = runner_of(init_integration)
+    assert runner.device.output_current is None  # the device does not publish one
+    await charging_cell_2(hass, freezer, init_integration, hw)
+    hw.dcdc_stuck_on()
+    await turn(hass, False)  # stop: DC/DC off, which it ignores
+    await run_until(hass, freezer, init_integration, lambda: hw.closed_relays() == [], 20)
+    assert hass.states.get(FAULT).attributes["reason"] == "dcdc_did_not_turn_off"
+    assert hw.load_cycles(2) == 1  # the emergency opening, once
+    assert hass.states.get(SWITCH).state == STATE_OFF
+
+
+async def test_the_device_cap_never_ends_a_charge_we_planned(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    simulator: VenusSimulator,
+    make_balancer: BalancerFactory,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A 2 minute per-charge cap: the plan stays below it; the device never has to act."""
+    config = dataclasses.replace(BalancerConfig.lifepo4(relays=CELLS), max_charge_s=120.0)
+    device = await make_balancer(config=config)
+    hw = device.hardware
+    await found(hass, init_integration)
+    await set_number(hass, TBASE, 10000)  # a plan of most of an hour for cell 2
+    await turn(hass, True)
+    await run_until(hass, freezer, init_integration, lambda: hw.output_current > 0, 60)
+    started = hw.time
+    await run_until(hass, freezer, init_integration, lambda: hw.output_current == 0, 130)
+    assert hw.time - started < 120.0
+    assert hw.fault is None  # no charge_time_cap
+    assert hw.faults == []
 
 
 @pytest.mark.usefixtures("tolerate_aiomqtt_socket_race")
@@ -889,7 +1191,7 @@ async def test_diagnostics_include_the_balancer(
     """Real time (diagnostics import hassio, which freezegun's datetime breaks)."""
     await found(hass, init_integration)
     runner = runner_of(init_integration)
-    await wait_until(lambda: runner._sequencer is not None)
+    await wait_until(lambda: runner.driver.sequencer is not None)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
     data = diagnostics["balancers"][BAL]
     assert data["info"]["relays"] == CELLS

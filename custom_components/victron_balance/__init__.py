@@ -17,7 +17,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .balancer import BalancerManager
-from .broker import async_create_session
+from .broker import async_create_session, status_will
 from .charge_runner import ChargeRunner
 from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
@@ -53,8 +53,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         return entry.async_create_background_task(hass, coro, name)
 
     try:
+        # The Will tells a balancer at once when we die (its lease names this topic).
         session = await async_create_session(
-            hass, entry.data, name=f"venus {portal_id}", task_factory=task_factory
+            hass,
+            entry.data,
+            name=f"venus {portal_id}",
+            task_factory=task_factory,
+            will=status_will(portal_id),
         )
     except (ssl.SSLError, ValueError) as err:
         raise ConfigEntryError(

@@ -7,19 +7,26 @@ docs/balancer-mqtt.md.
 
 Once a second a runner reads the device's state topics and the BMS cell voltages,
 plans a scan (Lee Hart's algorithm or amp-hour tracking, `logic.balancer.planner`)
-when the last one is done, and steps the pure `Sequencer`, publishing its commands
-(never retained). Every relay move is verified by the measured output voltage.
+when the last one is done, and steps the pure `BalancerDriver` (sequencer, lease,
+safety gate), publishing only what the gate permits (never retained). Every relay
+move is verified by the measured output voltage.
 
-Safety rules:
+Safety rules (invariant I6, `logic.safety.balancer`):
 
-* The device offline, our broker connection lost, or a command that could not be
-  sent: the sequencer is dropped. When the device's state is complete again a new
-  one starts from what the device reports, from step 1 (never half-way).
+* The device holds a lease we renew while we drive it; our session's Last Will
+  ends it at once. Without renewals it switches itself off, so a crash, a hang or a
+  network loss of Home Assistant leaves nothing charging.
+* A device that cannot do that (protocol 1), or whose "current off" cannot be
+  proven (no current measurement and I x R within the tolerance), is never driven:
+  a repair issue says why.
+* The device offline, our broker connection lost, stale measurements, or a command
+  that could not be sent: the sequence is dropped. When the device's state is
+  complete again a new one starts from what the device reports, from step 1.
 * Venus stale (no heartbeat), or cells that do not match the relays: stop through
   the safe steps (DC/DC off, verified; relay off, verified); resume when fresh.
-* A fault (a step not verified in time, or a new fault reported by the device):
-  everything off, the balancing switch off, and a repair issue until the user turns
-  the switch on again.
+* A fault (a step not verified in time, or a new fault reported by the device) is
+  latched and stored *before* any shutdown command is sent: everything off, the
+  balancing switch off, and a repair issue until the user turns the switch on again.
 
 Relay wear comes from the device's own counters and is stored per balancer, so it
 survives restarts of Home Assistant and of the device.
@@ -35,7 +42,7 @@ from functools import partial
 from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
@@ -51,6 +58,7 @@ from .logic.balancer.contract import (
     DeviceState,
     base_topic,
 )
+from .logic.balancer.driver import BalancerDriver
 from .logic.balancer.lee_hart import Averaging, plan, should_run
 from .logic.balancer.planner import (
     BalancerSettings,
@@ -58,19 +66,15 @@ from .logic.balancer.planner import (
     ScanOutcome,
     Strategy,
     at_charge_cap,
+    cap_steps,
     charge_cap_v,
     new_tracker,
     scan,
-    sequencer_config,
 )
-from .logic.balancer.sequencer import (
-    Command,
-    Reading,
-    Sequencer,
-    SequencerState,
-)
+from .logic.balancer.sequencer import Sequencer, SequencerState
 from .logic.balancer.wear import WearTracker
 from .logic.log_limiter import RateLimitedLogger
+from .logic.safety.balancer import Permit
 from .logic.top_balance.chemistry import PRESETS, ChemistryPreset, estimated_soc
 from .logic.venus_state import float_value
 from .transport.mqtt_session import MqttSession, PublishFailed
@@ -104,6 +108,7 @@ class BalancerStatus(StrEnum):
     STOPPING = "stopping"  # going to all-off through the safe steps
     NO_CELL_DATA = "no_cell_data"  # on, but Venus is stale or the cells do not match
     FAULT = "fault"
+    UNSUPPORTED = "unsupported"  # never driven: no lease, or "current off" unprovable
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +206,13 @@ class BalancerRunner:
         self.remaining_s: float | None = None
         self.incompatible = False  # `info` changed its relay count: reload needed
         self.commands_sent = 0
+        self.refusals = 0  # commands the safety gate refused
         self.messages = 0  # device messages received
-        self._sequencer: Sequencer | None = None
+        will = session.will
+        self.driver = BalancerDriver(
+            info, holder=None if will is None else will.topic, tick_s=TICK_S
+        )
+        self._measured_at: float | None = None  # loop time of the last output_voltage
         self._average: float | None = None  # the running average, carried across scans
         self._next_scan = 0.0
         self._busy = False
@@ -238,30 +248,21 @@ class BalancerRunner:
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             LOGGER.warning("Stored state of balancer %s unreadable (%s)", self.balancer_id, err)
         self._check_wear()
+        self._check_drivable()
 
     async def async_subscribe(self) -> None:
         """Listen to the device's topics (retained: the whole state arrives at once)."""
         self._unsubscribe = await self.session.subscribe(f"{self.base}/#", self._on_message)
 
     async def async_shutdown(self) -> None:
-        """Unload or stop: DC/DC off now; a relay only if that is proven dry."""
+        """Unload or stop: DC/DC off now, a relay if proven dry, the lease given back.
+
+        The device then opens what is left itself, in the safe order; renewals stop.
+        """
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        sequencer = self._sequencer
-        commands: list[Command] = []
-        if self.device.online and (
-            self.device.dcdc or (sequencer is not None and sequencer.commanded.dcdc)
-        ):
-            commands.append(Command(None, on=False))
-        if (
-            sequencer is not None
-            and sequencer.state is SequencerState.RELAY_ON
-            and sequencer.commanded.relay is not None
-        ):
-            # Closed after the DC/DC was proven off, and not started since: no current.
-            commands.append(Command(sequencer.commanded.relay, on=False))
-        await self._send(commands)
+        await self._send(self.driver.shutdown(self.device), self.hass.loop.time())
         await self._store.async_save(self._data())
 
     # ------------------------------------------------------------------ listeners
@@ -281,6 +282,28 @@ class BalancerRunner:
         """The device talks to us and its readings are current."""
         return self.session.connected and self.device.online is True and not self.incompatible
 
+    @property
+    def unsupported_issue_id(self) -> str:
+        """The repair issue of a balancer we must not drive."""
+        return f"balancer_unsupported_{self.entry_id}_{self.balancer_id}"
+
+    def _check_drivable(self) -> None:
+        """A repair issue while the device cannot be driven safely (never driven then)."""
+        refusal = self.driver.refusal
+        if refusal is None:
+            ir.async_delete_issue(self.hass, DOMAIN, self.unsupported_issue_id)
+            return
+        reason, detail = refusal
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.unsupported_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=f"balancer_{reason.value}",
+            translation_placeholders={"balancer": self.balancer_id, "detail": detail},
+        )
+
     # ------------------------------------------------------------------ messages
     @callback
     def update_info(self, info: BalancerInfo) -> None:
@@ -294,6 +317,8 @@ class BalancerRunner:
             self.incompatible = True
             return
         self.info = info
+        self.driver.update(info, self.device.dcdc_current)
+        self._check_drivable()
 
     @callback
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -302,7 +327,8 @@ class BalancerRunner:
         if suffix == "info":
             return  # handled by the manager
         try:
-            self.device.apply(suffix, payload)
+            if self.device.apply(suffix, payload) and suffix == "output_voltage":
+                self._measured_at = self.hass.loop.time()
         except BadPayload as err:
             self._log.warning(
                 f"balancer_payload:{self.balancer_id}:{suffix}",
@@ -314,6 +340,8 @@ class BalancerRunner:
         """Our broker connection dropped: nothing the device said is current any more."""
         self.device.forget()
         self.device.online = None
+        self._measured_at = None
+        self.driver.connection_lost()
 
     # ------------------------------------------------------------------ settings
     async def async_set_enabled(self, enabled: bool) -> None:
@@ -322,15 +350,15 @@ class BalancerRunner:
             if self.fault is not None:
                 self.fault = None
                 ir.async_delete_issue(self.hass, DOMAIN, self.fault_issue_id)
-            if self._sequencer is not None:
-                self._sequencer.reset()
+            if self.driver.sequencer is not None:
+                self.driver.sequencer.reset()
             if self.device.fault is not None:
                 self._acknowledged_fault = self.device.fault.raw
-                await self._send_raw("fault/clear", "1")
+                await self._send([self.driver.gate.clear_fault()], self.hass.loop.time())
             self._next_scan = 0.0
             self._busy = False  # no rest: the first scan starts at once
-        elif self._sequencer is not None:
-            self._sequencer.stop()
+        elif self.driver.sequencer is not None:
+            self.driver.sequencer.stop()
         self.enabled = enabled
         self._save()
         self._notify()
@@ -349,60 +377,53 @@ class BalancerRunner:
         elapsed = 0.0 if self._last_now is None else max(now - self._last_now, 0.0)
         self._last_now = now
         self._observe_wear()
-        self._check_device_fault()
-        if not self.online or not self.device.complete:
-            # Stale: assume nothing; a fresh sequencer starts from step 1 later.
-            self._sequencer = None
-            self._update_summary(None)
-            return
-        sequencer = self._sequencer
-        if sequencer is None or (
-            # Resting, yet the device drives something: someone else switched it.
-            sequencer.state is SequencerState.IDLE and self.device.reported() != sequencer.commanded
-        ):
-            sequencer = self._new_sequencer()
+        await self._check_device_fault()
+        driver = self.driver
+        driver.update(self.info, self.device.dcdc_current)
+        self._check_drivable()
+        age = None if self._measured_at is None else now - self._measured_at
+        had = driver.sequencer
+        sequencer = driver.begin(now, self.device, age, online=self.online)
+        if sequencer is not None and sequencer is not had:
+            self._busy = False
+            if not sequencer.commanded.all_off:
+                LOGGER.info(
+                    "Balancer %s reports %s: switching off from step 1",
+                    self.balancer_id,
+                    sequencer.commanded,
+                )
         cells = self._cells()
-        if self.enabled and self.fault is None and cells is not None:
-            self._maybe_scan(sequencer, cells, now)
-            self._cap_charge(sequencer, cells)
-        else:
-            sequencer.stop()
-            if cells is None:
-                self._average = None
-        reading = Reading(self.device.output_voltage, self.device.output_current, cells or [])
-        tick = sequencer.tick(now, reading)
-        sent = await self._send(tick.commands)
-        if not sent:
-            self._sequencer = None  # the device may have got part of it: start over
-        elif tick.fault is not None and self.fault is None:
-            self._fail(str(tick.fault), tick.fault_detail)
-        self._track_amp_hours(sequencer, elapsed)
-        self._update_summary(sequencer, tick.remaining_s, cells is not None)
-
-    def _new_sequencer(self) -> Sequencer:
-        reported = self.device.reported()
-        config = sequencer_config(self.info, self.device.dcdc_current, TICK_S)
-        data = {
-            "relays": self.info.relays,
-            "commanded": reported.to_dict(),
-            "queue": [],
-            "fault": None,
-        }
-        if reported.all_off:
-            # Nothing driven: the first plan checks the output is open before closing.
-            sequencer = Sequencer(self.info.relays, config)
-        else:
-            # Something is on: off from step 1, each step verified (never resume).
-            sequencer = Sequencer.from_dict(data, config, reported=reported)
-        self._sequencer = sequencer
-        self._busy = False
-        if not reported.all_off:
-            LOGGER.info(
-                "Balancer %s reports %s: switching off from step 1",
-                self.balancer_id,
-                reported,
+        if sequencer is not None:
+            if self.enabled and self.fault is None and driver.can_charge(now, self.device, cells):
+                assert cells is not None  # can_charge checked it
+                self._maybe_scan(sequencer, cells, now)
+                self._cap_charge(sequencer, cells)
+            else:
+                sequencer.stop()
+                if cells is None:
+                    self._average = None
+        tick = driver.finish(
+            now,
+            self.device,
+            age,
+            cells,
+            want_lease=self.enabled and self.fault is None and cells is not None,
+            fault_latched=self.fault is not None or self.device.fault is not None,
+        )
+        if tick.fault is not None and self.fault is None:
+            # Latched and stored first: a shutdown that cannot be sent changes nothing.
+            await self._async_fail(str(tick.fault), tick.fault_detail)
+        if tick.refused is not None:
+            self.refusals += 1
+            self._log.warning(
+                f"balancer_refused:{self.balancer_id}",
+                f"Balancer {self.balancer_id}: the safety gate refused a command "
+                f"({tick.refused}); starting over from what the device reports",
             )
-        return sequencer
+        await self._send(tick.permits, now)
+        if sequencer is not None:
+            self._track_amp_hours(sequencer, elapsed)
+        self._update_summary(driver.sequencer, tick.remaining_s, cells is not None)
 
     def _cells(self) -> list[float] | None:
         voltages = pack_voltages(self.coordinator)
@@ -445,7 +466,8 @@ class BalancerRunner:
         elif result.plan is not None and result.strategy is not Strategy.AMP_HOURS:
             self._average = result.plan.average
         if result.steps:
-            sequencer.start(result.steps)
+            # Never a charge longer than the device allows (its own cap is the backstop).
+            sequencer.start(cap_steps(result.steps, self.driver.charge_limit_s))
             self._busy = True
         else:
             self._next_scan = now + REST_S
@@ -503,7 +525,14 @@ class BalancerRunner:
         if sequencer is None:
             self.active_cell = None
             self.remaining_s = None
-            self.status = BalancerStatus.FAULT if self.fault else BalancerStatus.OFF
+            if self.fault:
+                self.status = BalancerStatus.FAULT
+            elif not self.driver.drivable:
+                self.status = BalancerStatus.UNSUPPORTED
+            elif self.device.dcdc or self.device.relays_on():
+                self.status = BalancerStatus.STOPPING  # the device switches itself off
+            else:
+                self.status = BalancerStatus.OFF
             self._notify()
             return
         state = sequencer.state
@@ -542,24 +571,29 @@ class BalancerRunner:
         """The repair issue of worn relays of this balancer."""
         return f"balancer_relay_wear_{self.entry_id}_{self.balancer_id}"
 
-    def _check_device_fault(self) -> None:
+    async def _check_device_fault(self) -> None:
         fault = self.device.fault
         if fault is None or fault.raw == self._acknowledged_fault:
             return
         self._acknowledged_fault = fault.raw
         relay = "" if fault.relay is None else f" (relay {fault.relay})"
         detail = f"device reports {fault.reason}{relay}: {fault.detail}"
-        if self.fault is None:
-            self._fail(f"device_{fault.reason}", detail)
         LOGGER.warning("Balancer %s: %s", self.balancer_id, detail)
+        if self.fault is None:
+            await self._async_fail(f"device_{fault.reason}", detail)
 
-    def _fail(self, reason: str, detail: str) -> None:
+    async def _async_fail(self, reason: str, detail: str) -> None:
+        """Latch a fault and store it now, before anything else is sent."""
         LOGGER.error("Balancer %s stopped: %s (%s)", self.balancer_id, reason, detail)
         self._latch(reason, detail)
-        if self._sequencer is not None:
-            self._sequencer.stop()
+        if self.driver.sequencer is not None:
+            self.driver.sequencer.stop()
         self.enabled = False
-        self._save()
+        try:
+            await self._store.async_save(self._data())
+        except (OSError, HomeAssistantError) as err:
+            # Still latched in memory: nothing restarts until the user acknowledges.
+            LOGGER.error("Balancer %s: fault not stored (%s)", self.balancer_id, err)
 
     def _latch(self, reason: str, detail: str) -> None:
         self.fault = LatchedFault(reason, detail)
@@ -621,22 +655,22 @@ class BalancerRunner:
         return self.wear.remaining(number) * 100.0, number
 
     # ------------------------------------------------------------------ wire
-    async def _send(self, commands: Sequence[Command]) -> bool:
-        for command in commands:
-            if not await self._send_raw(command.topic, command.payload):
+    async def _send(self, permits: Sequence[Permit], now: float) -> bool:
+        """Publish what the safety gate permitted, in order (the only way out)."""
+        for permit in permits:
+            try:
+                await self.session.publish(
+                    f"{self.base}/{permit.topic}", permit.payload, retain=False
+                )
+            except PublishFailed as err:
+                self.driver.send_failed()
+                self._log.warning(
+                    f"balancer_publish:{self.balancer_id}",
+                    f"Balancer {self.balancer_id}: command not sent ({err}); starting over",
+                )
                 return False
-        return True
-
-    async def _send_raw(self, suffix: str, payload: str) -> bool:
-        try:
-            await self.session.publish(f"{self.base}/{suffix}", payload, retain=False)
-        except PublishFailed as err:
-            self._log.warning(
-                f"balancer_publish:{self.balancer_id}",
-                f"Balancer {self.balancer_id}: command not sent ({err}); starting over",
-            )
-            return False
-        self.commands_sent += 1
+            self.driver.delivered(permit, now)
+            self.commands_sent += 1
         return True
 
     # ------------------------------------------------------------------ storage
@@ -658,10 +692,11 @@ class BalancerRunner:
 
     def diagnostics(self) -> dict[str, Any]:
         """Everything worth seeing in a bug report."""
-        sequencer = self._sequencer
+        sequencer = self.driver.sequencer
         last = self.last_scan
         return {
             "info": self.info.to_dict(),
+            "drive_refusal": None if self.driver.refusal is None else self.driver.refusal[0].value,
             "device": self.device.to_dict(),
             "online": self.online,
             "enabled": self.enabled,
@@ -679,6 +714,7 @@ class BalancerRunner:
             },
             "wear": self.wear.summary(),
             "commands_sent": self.commands_sent,
+            "refusals": self.refusals,
             "messages": self.messages,
         }
 

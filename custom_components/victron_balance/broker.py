@@ -9,7 +9,20 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNA
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_CA_CERTIFICATE, CONF_TLS, CONF_VERIFY_TLS, DEFAULT_PORT
-from .transport.mqtt_session import BrokerSettings, MqttSession, TaskFactory, build_tls_context
+from .transport.mqtt_session import (
+    BrokerSettings,
+    MqttSession,
+    SessionWill,
+    TaskFactory,
+    build_tls_context,
+)
+
+STATUS_PREFIX = "victron_balance"
+
+
+def status_will(*parts: str) -> SessionWill:
+    """Our Last Will on `victron_balance/<parts>/status` (e.g. the portal id)."""
+    return SessionWill("/".join((STATUS_PREFIX, *parts, "status")))
 
 
 def broker_settings(data: Mapping[str, Any]) -> BrokerSettings:
@@ -31,6 +44,7 @@ async def async_create_session(
     *,
     name: str,
     task_factory: TaskFactory | None = None,
+    will: SessionWill | None = None,
 ) -> MqttSession:
     """Build a session (TLS context loaded off the event loop) without connecting.
 
@@ -39,5 +53,7 @@ async def async_create_session(
     settings = broker_settings(data)
     tls_context = await hass.async_add_executor_job(build_tls_context, settings)
     if task_factory is None:
-        return MqttSession(settings, name=name, tls_context=tls_context)
-    return MqttSession(settings, name=name, tls_context=tls_context, task_factory=task_factory)
+        return MqttSession(settings, name=name, tls_context=tls_context, will=will)
+    return MqttSession(
+        settings, name=name, tls_context=tls_context, task_factory=task_factory, will=will
+    )

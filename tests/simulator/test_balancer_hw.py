@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -79,10 +81,28 @@ async def wait_fault(obs: Observer) -> dict[str, Any]:
     return result
 
 
+# Physics tests run for hours of simulated time: a lease that outlasts them.
+LONG_LEASE = {"lease_s": 7200.0, "max_lease_s": 7200.0, "max_charge_s": 7200.0}
+
+
+def leased(hw: BalancerHardware) -> BalancerHardware:
+    """``hw`` with a controller's lease, so that it accepts "on" commands."""
+    assert hw.grant_lease()
+    return hw
+
+
 def hardware(*, cells: tuple[float, ...] = CELLS, **config: Any) -> BalancerHardware:
-    """A pure balancer on in-memory cells."""
+    """A pure balancer on in-memory cells, leased."""
     config.setdefault("relays", len(cells))
-    return BalancerHardware(MemoryCells(cells), BalancerConfig(**config))
+    for key, value in LONG_LEASE.items():
+        config.setdefault(key, value)
+    return leased(BalancerHardware(MemoryCells(cells), BalancerConfig(**config)))
+
+
+async def take_lease(obs: Observer, lease_s: float = 60.0) -> None:
+    """Act as a controller: take the device's lease (protocol 2), wait for the report."""
+    await obs.publish(f"{BASE}/lease/set", json.dumps({"lease_s": lease_s}))
+    await wait_until(lambda: b'"active":true' in (payload(obs, "lease") or b""))
 
 
 def settle(hw: BalancerHardware, seconds: float = 1.5, dt: float = 0.01) -> None:
@@ -117,9 +137,12 @@ async def test_retained_state_info_and_availability(
             "open_circuit_voltage": 4.2,
             "max_current": 2.0,
             "output_resistance": 0.05,
+            "measures_current": True,
         }
         assert info["relay_life"] == {"load": 100_000, "dry": 1_000_000}
-        assert info["protocol"] == 1
+        assert info["protocol"] == 2
+        assert info["lease"] == {"default_s": 10.0, "max_s": 60.0}
+        assert info["max_charge_s"] == 3600.0
         for n in range(1, 5):
             assert late.last(f"{BASE}/relay/{n}").payload == b"off"
             assert late.last(f"{BASE}/relay/{n}/cycles").payload == b"0"
@@ -145,6 +168,7 @@ async def test_safe_sequence_verified_by_voltage(
 ) -> None:
     """Lee Hart's four steps, each visible in the measured output voltage."""
     sim = await make_balancer()
+    await take_lease(bal_observer)
     cells = sim.hardware.cells
     assert isinstance(cells, MemoryCells)
     pub = bal_observer.publish
@@ -182,6 +206,7 @@ async def test_switched_under_load_is_a_fault(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     await bal_observer.publish(f"{BASE}/relay/1/set", "on")
     await bal_observer.publish(f"{BASE}/dcdc/set", "on")
     await wait_until(lambda: sim.hardware.output_current == 2.0)
@@ -204,6 +229,7 @@ async def test_second_relay_is_refused(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     await bal_observer.publish(f"{BASE}/relay/1/set", "on")
     await bal_observer.publish(f"{BASE}/relay/3/set", "on")
     fault = await wait_fault(bal_observer)
@@ -221,6 +247,7 @@ async def test_stuck_relay_shows_in_the_voltage(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     await bal_observer.publish(f"{BASE}/relay/1/set", "on")
     await settle_at(bal_observer, 3.30)
     sim.hardware.stick_relay(1)  # welded contacts
@@ -235,6 +262,7 @@ async def test_stuck_dcdc_keeps_pushing_current(
     make_balancer: BalancerFactory, bal_observer: Observer
 ) -> None:
     sim = await make_balancer()
+    await take_lease(bal_observer)
     sim.hardware.dcdc_stuck_on()
     await bal_observer.publish(f"{BASE}/relay/2/set", "on")  # closing onto a live DC/DC
     await bal_observer.publish(f"{BASE}/dcdc/set", "off")
@@ -286,7 +314,7 @@ def test_output_voltage_without_a_relay() -> None:
 
 def test_charge_goes_to_the_selected_cell() -> None:
     cells = MemoryCells(CELLS)
-    hw = BalancerHardware(cells, BalancerConfig(relays=4))
+    hw = leased(BalancerHardware(cells, BalancerConfig(relays=4, **LONG_LEASE)))
     hw.set_relay(3, True)
     hw.set_dcdc(True)
     hw.step(3600.0)
@@ -334,7 +362,7 @@ def test_stuck_open_relay_never_closes() -> None:
 
 
 def test_lead_acid_module_preset() -> None:
-    hw = BalancerHardware(MemoryCells([12.6] * 12), BalancerConfig.lead_acid_modules(relays=12))
+    hw = leased(BalancerHardware(MemoryCells([12.6] * 12), BalancerConfig.lead_acid_modules(12)))
     hw.set_dcdc(True)
     settle(hw, 0.5)
     assert hw.output_voltage == pytest.approx(15.0, abs=0.01)
@@ -354,7 +382,8 @@ def test_balancer_charges_a_cell_of_the_pack_model() -> None:
     assert pack.cell_voltage(2) == pytest.approx(pack.cell_voltages()[2])
     before = [cell.charge_ah for cell in pack.cells]
     start_v = pack.cell_voltage(2)
-    hw = BalancerHardware(pack, BalancerConfig.lifepo4(relays=4))
+    config = dataclasses.replace(BalancerConfig.lifepo4(relays=4), **LONG_LEASE)
+    hw = leased(BalancerHardware(pack, config))
     hw.set_relay(3, True)
     settle(hw, 0.2)
     assert hw.output_voltage == pytest.approx(start_v, abs=0.001)  # reads the pack's cell
@@ -366,3 +395,172 @@ def test_balancer_charges_a_cell_of_the_pack_model() -> None:
     assert pack.cell_voltage(2) > start_v + 0.01  # near the top the voltage follows
     assert hw.output_voltage == pytest.approx(pack.cell_voltage(2) + 2.0 * 0.05, abs=0.002)
     assert pack.charged_ah == 0.0  # not pack current: the pack counters are untouched
+
+
+# --- protocol 2: the device switches itself off ---------------------------------------
+
+
+def charging(**config: Any) -> BalancerHardware:
+    """A leased (10 s) balancer charging cell 2 through relay 2."""
+    config.setdefault("relays", len(CELLS))
+    hw = BalancerHardware(MemoryCells(CELLS), BalancerConfig(**config))
+    assert hw.grant_lease(10.0, holder="ctl/status")
+    assert hw.set_relay(2, True)
+    assert hw.set_dcdc(True)
+    settle(hw, 0.2)
+    assert hw.output_current == 2.0
+    return hw
+
+
+def test_without_a_lease_every_on_is_refused() -> None:
+    hw = BalancerHardware(MemoryCells(CELLS), BalancerConfig(relays=4))
+    assert not hw.set_relay(1, True)
+    assert not hw.set_dcdc(True)
+    assert (hw.refused, hw.last_refusal) == (2, "no_lease")
+    assert hw.all_off
+    assert hw.fault is None  # refused, not a fault
+    assert hw.set_relay(1, False)  # off is always accepted
+    assert not hw.grant_lease(61.0)  # beyond max_lease_s
+    assert not hw.grant_lease(float("nan"))
+    old = BalancerHardware(MemoryCells(CELLS), BalancerConfig(relays=4, protocol=1))
+    assert not old.grant_lease()  # protocol 1 has no lease...
+    assert old.set_relay(1, True)  # ...and obeys anyone
+    with pytest.raises(ValueError, match="protocol"):
+        BalancerConfig(protocol=3)
+    with pytest.raises(ValueError, match="lease_s"):
+        BalancerConfig(lease_s=0.0)
+
+
+def test_an_expired_lease_switches_off_in_the_safe_order() -> None:
+    hw = charging()
+    settle(hw, 9.5)
+    assert hw.output_current == 2.0  # within the lease: charging
+    assert hw.lease_remaining == pytest.approx(0.3, abs=0.02)
+    settle(hw, 0.35)
+    assert hw.lease_ends["expired"] == 1
+    assert not hw.lease_active
+    assert not hw.dcdc_on
+    assert hw.closed_relays() == []  # opened once no current flowed
+    assert hw.faults == []  # dry
+    assert hw.self_shutdowns == 1
+    assert hw.lease_report()["last_end"] == "expired"
+
+
+def test_renewals_keep_it_running() -> None:
+    hw = charging()
+    for _ in range(5):
+        settle(hw, 5.0)
+        assert hw.grant_lease(10.0, holder="ctl/status")
+    assert hw.output_current == 2.0
+    assert hw.lease_ends == {"expired": 0, "will": 0, "released": 0}
+
+
+def test_will_and_release_end_the_lease_at_once() -> None:
+    hw = charging()
+    hw.end_lease("will")
+    assert not hw.dcdc_on  # DC/DC first, at once
+    assert hw.switching_off
+    assert hw.relay_on(2)
+    assert not hw.set_relay(3, True)  # no "on" while it switches itself off
+    assert hw.last_refusal == "switching_off"
+    hw.step(0.01)
+    assert hw.closed_relays() == []
+    assert hw.faults == []
+    hw.end_lease("released")  # no lease: nothing happens
+    assert hw.lease_ends == {"expired": 0, "will": 1, "released": 0}
+    with pytest.raises(ValueError, match="unknown lease end"):
+        hw.end_lease("lost")
+
+
+def test_a_stuck_dcdc_is_opened_under_load_after_settle_time() -> None:
+    """The documented emergency: the relay opens under load to stop the overcharge."""
+    hw = charging()
+    hw.dcdc_stuck_on()
+    hw.end_lease("will")
+    settle(hw, 0.9)
+    assert hw.closed_relays() == [2]  # waiting for the current to stop
+    settle(hw, 0.2)  # settle_time (1 s) passed
+    assert hw.closed_relays() == []
+    assert hw.load_cycles(2) == 1
+    assert hw.fault is not None
+    assert hw.fault.reason == "switched_under_load"
+
+
+def test_without_current_measurement_it_waits_settle_time() -> None:
+    hw = charging(measures_current=False)
+    hw.end_lease("expired")
+    settle(hw, 0.9)
+    assert hw.relay_on(2)
+    settle(hw, 0.2)
+    assert hw.closed_relays() == []
+    assert hw.faults == []
+
+
+def test_the_per_charge_cap_switches_the_dcdc_off_and_latches() -> None:
+    hw = charging(max_charge_s=5.0, lease_s=60.0, max_lease_s=60.0)
+    settle(hw, 4.5)
+    assert hw.output_current == 2.0
+    settle(hw, 0.6)
+    assert not hw.dcdc_on
+    assert hw.output_current == 0.0
+    assert hw.fault is not None
+    assert hw.fault.reason == "charge_time_cap"
+    assert hw.relay_on(2)  # the relay is the controller's to open, dry
+    assert not hw.set_dcdc(True)  # latched: no "on" until cleared
+    assert hw.last_refusal == "fault_latched"
+    hw.clear_fault()
+    assert hw.set_dcdc(True)
+    assert hw.dcdc_starts == 2
+
+
+async def test_lease_will_and_refusals_over_mqtt(
+    mqtt_broker: MosquittoBroker, make_balancer: BalancerFactory, bal_observer: Observer
+) -> None:
+    sim = await make_balancer()
+    hw = sim.hardware
+    await bal_observer.publish(f"{BASE}/relay/1/set", "on")  # no lease: refused
+    await wait_until(lambda: hw.refused == 1)
+    await wait_until(lambda: b'"refused":1' in (payload(bal_observer, "lease") or b""))
+    assert not hw.relay_on(1)
+    await bal_observer.publish(f"{BASE}/dcdc/set", "on")
+    await wait_until(lambda: hw.refused == 2)
+    await wait_until(lambda: len(bal_observer.on(f"{BASE}/dcdc")) >= 2)  # re-sent "off"
+    assert payload(bal_observer, "dcdc") == b"off"
+    # A controller with a Last Will on ctl/status takes the lease.
+    await bal_observer.publish("ctl/status", "online", retain=True)
+    await bal_observer.publish(f"{BASE}/lease/set", '{"lease_s": 30, "will": "ctl/status"}')
+    await wait_until(lambda: hw.lease_active and hw.lease_holder == "ctl/status")
+    await wait_until(lambda: bal_observer.last(f"{BASE}/lease").json()["active"] is True)
+    assert bal_observer.last(f"{BASE}/lease").retain
+    await bal_observer.publish(f"{BASE}/relay/2/set", "on")
+    await settle_at(bal_observer, 3.20)
+    await bal_observer.publish(f"{BASE}/dcdc/set", "on")
+    await wait_until(lambda: hw.output_current == 2.0)
+    await bal_observer.publish("ctl/status", "offline", retain=True)  # as the broker would
+    await wait_until(lambda: hw.lease_ends["will"] == 1)
+    await wait_until(lambda: hw.closed_relays() == [])
+    assert hw.faults == []
+    await wait_until(lambda: bal_observer.last(f"{BASE}/lease").json()["last_end"] == "will")
+    # Release, and requests that do not fit the contract.
+    await bal_observer.publish(f"{BASE}/lease/set", '{"lease_s": 5}')
+    await wait_until(lambda: hw.lease_active)
+    await bal_observer.publish(f"{BASE}/lease/set", "release")
+    await wait_until(lambda: hw.lease_ends["released"] == 1)
+    bad = ["{", "[1]", '{"lease_s": "10"}', '{"lease_s": 999}', '{"will": "a/#"}', '{"will": 3}']
+    for body in bad:
+        await bal_observer.publish(f"{BASE}/lease/set", body)
+    await wait_until(lambda: sim.bad_commands == len(bad))
+    assert not hw.lease_active
+    await bal_observer.publish("ctl/status", "", retain=True)  # leave the broker clean
+
+
+async def test_a_device_without_current_measurement_does_not_publish_one(
+    make_balancer: BalancerFactory, bal_observer: Observer
+) -> None:
+    await make_balancer(config=dataclasses.replace(FAST, measures_current=False))
+    await wait_until(lambda: payload(bal_observer, "info") is not None)
+    await bal_observer.quiet(0.3)
+    info = bal_observer.last(f"{BASE}/info").json()
+    assert info["dcdc"]["measures_current"] is False
+    assert bal_observer.on(f"{BASE}/output_current") == []
+    assert bal_observer.on(f"{BASE}/output_voltage")

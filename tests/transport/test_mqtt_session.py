@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from unittest.mock import patch
 
@@ -15,9 +16,11 @@ from custom_components.victron_balance.transport.mqtt_session import (
     InvalidAuth,
     MqttSession,
     PublishFailed,
+    SessionWill,
 )
 from tests.broker import MosquittoBroker
 from tests.helpers import wait_until
+from tests.simulator.helpers import Observer
 
 
 @pytest.fixture
@@ -140,3 +143,52 @@ async def test_close_twice(session: MqttSession) -> None:
     await session.close()
     await session.close()
     assert not session.connected
+
+
+# --- the Last Will (issue 10 item 6) ------------------------------------------------
+
+STATUS = "victron_balance/test/status"
+
+
+async def test_will_online_on_connect_offline_when_the_connection_dies(
+    mqtt_broker: MosquittoBroker,
+) -> None:
+    """Crash (socket gone, no DISCONNECT): the broker says `offline`; back: `online`."""
+    observer = Observer(mqtt_broker.host, mqtt_broker.port, topics=(STATUS,))
+    await observer.start()
+    session = MqttSession(
+        BrokerSettings(mqtt_broker.host, mqtt_broker.port),
+        name="test",
+        min_backoff=0.05,
+        will=SessionWill(STATUS),
+    )
+    try:
+        await session.start()
+        await wait_until(lambda: observer.on(STATUS) and observer.last(STATUS).payload == b"online")
+        assert observer.last(STATUS).retain
+        client = session._client
+        assert client is not None
+        client._client.socket().shutdown(socket.SHUT_RDWR)  # paho's public socket()
+        await wait_until(lambda: observer.last(STATUS).payload == b"offline")
+        assert observer.last(STATUS).retain
+        await wait_until(lambda: session.connected and observer.last(STATUS).payload == b"online")
+        # A stale `offline` (the broker noticing an old connection late) is corrected.
+        await publisher(mqtt_broker, STATUS, "offline")
+        await wait_until(lambda: observer.last(STATUS).payload == b"online")
+        await session.close()
+        await wait_until(lambda: observer.last(STATUS).payload == b"offline")  # goodbye
+    finally:
+        await session.close()
+        await observer.stop()
+
+
+async def test_no_will_no_status(session: MqttSession, mqtt_broker: MosquittoBroker) -> None:
+    observer = Observer(mqtt_broker.host, mqtt_broker.port, topics=("victron_balance/#",))
+    await observer.start()
+    try:
+        await session.publish("victron_balance/marker", "1")
+        await wait_until(lambda: bool(observer.on("victron_balance/marker")))
+        assert session.will is None
+        assert [m.topic for m in observer.messages] == ["victron_balance/marker"]
+    finally:
+        await observer.stop()

@@ -3,6 +3,11 @@
 The session connects once (reporting the first failure to the caller), then keeps the
 connection up in a background task: exponential reconnect backoff, subscriptions
 restored after every reconnect, publish failures raised to the caller.
+
+With a `SessionWill` the broker publishes `offline` (retained) on its topic when the
+connection dies without a goodbye (Home Assistant crashed, hung past the keepalive,
+lost its network); the session publishes `online` (retained) on every connect and
+`offline` on a clean close. Devices that depend on us (the balancer's lease) listen.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ MAX_BACKOFF = 60.0
 BACKOFF_FACTOR = 2.0
 CONNECT_TIMEOUT = 10.0
 MQTT_KEEPALIVE = 30
+GOODBYE_TIMEOUT = 2.0  # the clean close's `offline` (the broker may be gone)
 
 # CONNACK codes for refused credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _AUTH_FAILURE_CODES = frozenset({4, 5, 134, 135})
@@ -61,6 +67,15 @@ class BrokerSettings:
     tls: bool = False
     verify_tls: bool = True
     ca_certificate: str | None = None  # PEM text; None uses the system's CAs
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWill:
+    """Our Last Will: `offline` when the connection dies, `online` while it is up."""
+
+    topic: str
+    online: bytes = b"online"
+    offline: bytes = b"offline"
 
 
 def build_tls_context(settings: BrokerSettings) -> ssl.SSLContext | None:
@@ -106,9 +121,11 @@ class MqttSession:
         task_factory: TaskFactory = _default_task_factory,
         min_backoff: float = MIN_BACKOFF,
         max_backoff: float = MAX_BACKOFF,
+        will: SessionWill | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
+        self.will = will
         self._tls_context = tls_context
         self._task_factory = task_factory
         self._min_backoff = min_backoff
@@ -134,7 +151,14 @@ class MqttSession:
             raise
 
     async def close(self) -> None:
-        """Disconnect and stop reconnecting."""
+        """Say `offline` (a clean close suppresses the Will), disconnect, stop reconnecting."""
+        client, will = self._client, self.will
+        if client is not None and will is not None and self.connected:
+            try:
+                async with asyncio.timeout(GOODBYE_TIMEOUT):
+                    await client.publish(will.topic, will.offline, qos=1, retain=True)
+            except (aiomqtt.MqttError, TimeoutError) as err:
+                _LOGGER.debug("%s: no goodbye on %s: %s", self.name, will.topic, err)
         task, self._task = self._task, None
         await cancel_and_wait(task)
         self._set_connected(False)
@@ -178,6 +202,7 @@ class MqttSession:
             raise PublishFailed(f"publish to {topic} failed: {err}") from err
 
     def _make_client(self) -> aiomqtt.Client:
+        will = self.will
         return aiomqtt.Client(
             hostname=self.settings.host,
             port=self.settings.port,
@@ -186,6 +211,28 @@ class MqttSession:
             tls_context=self._tls_context,
             keepalive=MQTT_KEEPALIVE,
             timeout=CONNECT_TIMEOUT,
+            will=None
+            if will is None
+            else aiomqtt.Will(will.topic, will.offline, qos=1, retain=True),
+        )
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """`online` now, and again whenever our topic says otherwise while we are up.
+
+        A stale `offline` can arrive after a reconnect: the broker publishes the Will
+        of the previous connection only when it notices that one is gone.
+        """
+        will = self.will
+        if will is not None:
+            await client.publish(will.topic, will.online, qos=1, retain=True)
+            await client.subscribe(will.topic)
+
+    def _contradicts_will(self, message: aiomqtt.Message) -> bool:
+        will = self.will
+        return (
+            will is not None
+            and message.topic.value == will.topic
+            and _as_bytes(message.payload) == will.offline
         )
 
     async def _run(self) -> None:
@@ -195,12 +242,15 @@ class MqttSession:
             try:
                 async with client:
                     self._client = client
+                    await self._announce(client)
                     for topic_filter, _callback in list(self._subscriptions):
                         await client.subscribe(topic_filter)
                     backoff = self._min_backoff
                     self._set_connected(True)
                     self._resolve_first_connect(None)
                     async for message in client.messages:
+                        if self._contradicts_will(message):
+                            await self._announce(client)
                         self._dispatch(message)
             except aiomqtt.MqttError as err:
                 self.last_error = str(err)

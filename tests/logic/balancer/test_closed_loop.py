@@ -54,6 +54,7 @@ class Rig:
         )
 
     def tick(self) -> Tick:
+        self.hw.grant_lease()  # a controller renewing its lease (protocol 2)
         tick = self.seq.tick(self.now, self.reading())
         for command in tick.commands:
             if command.relay is None:
@@ -128,7 +129,9 @@ def test_lee_hart_plan_on_lead_acid_modules() -> None:
     # Accelerate: a second per planned minute keeps the test fast.
     steps = [ChargeStep(step.relay, step.seconds / 60.0) for step in steps]
     assert [step.relay for step in steps] == [2, 4]
-    config = SequencerConfig(match_tolerance_v=0.1, min_rise_v=0.05, max_rise_v=1.0)
+    config = SequencerConfig(
+        match_tolerance_v=0.1, min_rise_v=0.05, max_rise_v=1.0, current_measured=True
+    )
     rig = Rig(volts, BalancerConfig.lead_acid_modules(relays=4), config)
     rig.seq.start(steps)
     rig.idle()

@@ -12,20 +12,29 @@ from custom_components.victron_balance.logic.balancer.contract import (
     BalancerInfo,
     DeviceFault,
     DeviceState,
+    LeaseReport,
     base_topic,
+    lease_request,
     valid_id,
 )
 from custom_components.victron_balance.logic.balancer.sequencer import CommandSet
 
 INFO: dict[str, Any] = {
     "id": "bal1",
-    "protocol": 1,
+    "protocol": 2,
     "relays": 16,
     "kind": "cell",
-    "dcdc": {"open_circuit_voltage": 4.2, "max_current": 2.0, "output_resistance": 0.05},
+    "dcdc": {
+        "open_circuit_voltage": 4.2,
+        "max_current": 2.0,
+        "output_resistance": 0.05,
+        "measures_current": True,
+    },
     "relay_life": {"load": 100000, "dry": 1000000},
     "settle_time": 1.0,
     "measure_interval": 1.0,
+    "lease": {"default_s": 10.0, "max_s": 60.0},
+    "max_charge_s": 3600.0,
 }
 
 
@@ -40,14 +49,24 @@ def test_info_as_the_simulator_publishes_it() -> None:
     assert parsed.max_current == 2.0
     assert parsed.output_resistance == 0.05
     assert (parsed.load_life, parsed.dry_life) == (100_000, 1_000_000)
-    assert parsed.to_dict() == {key: value for key, value in INFO.items() if key != "protocol"}
+    assert (parsed.protocol, parsed.max_charge_s, parsed.lease_max_s) == (2, 3600.0, 60.0)
+    assert parsed.measures_current
+    assert parsed.to_dict() == INFO
     assert base_topic("bal1") == "balancer/bal1"
+
+
+def test_protocol_1_is_parsed_without_lease_or_cap() -> None:
+    """Shown (and explained) but never driven: it has no lease."""
+    old = {key: value for key, value in INFO.items() if key not in ("lease", "max_charge_s")}
+    parsed = BalancerInfo.parse("bal1", json.dumps({**old, "protocol": 1}).encode())
+    assert parsed.protocol == 1
+    assert parsed.lease_default_s is parsed.lease_max_s is parsed.max_charge_s is None
 
 
 def test_info_defaults_for_optional_fields() -> None:
     minimal = {
         "id": "m",
-        "protocol": 1,
+        "protocol": 1,  # protocol 2 needs its lease and cap
         "relays": 12,
         "kind": "module",
         "dcdc": {"open_circuit_voltage": 15.0, "max_current": 1.0},
@@ -67,7 +86,12 @@ def test_info_defaults_for_optional_fields() -> None:
         ("bal1", b"[1, 2]", "JSON object"),
         ("bal1", info(id="bal2"), "does not match"),
         ("bad id", info(id="bad id"), "does not match"),
-        ("bal1", info(protocol=2), "unsupported protocol"),
+        ("bal1", info(protocol=3), "unsupported protocol"),
+        ("bal1", info(protocol=True), "unsupported protocol"),
+        ("bal1", info(lease=None), "lease object"),
+        ("bal1", info(lease={"default_s": 10, "max_s": 0}), "lease.max_s"),
+        ("bal1", info(max_charge_s=None), "max_charge_s"),
+        ("bal1", info(dcdc={**INFO["dcdc"], "measures_current": "yes"}), "measures_current"),
         ("bal1", info(kind="pack"), "unknown kind"),
         ("bal1", info(dcdc=None), "dcdc object"),
         ("bal1", info(relay_life=[1]), "dcdc object"),
@@ -188,3 +212,43 @@ def test_faults() -> None:
     assert DeviceFault.parse(b'{"reason":"x","detail":5}').detail == ""
     assert state.apply("fault", b"")
     assert state.fault is None
+
+
+def test_lease_report_and_request() -> None:
+    state = DeviceState(4)
+    report = {
+        "active": True,
+        "lease_s": 10,
+        "holder": "victron_balance/x/status",
+        "last_end": "will",
+        "expired": 2,
+        "will": 1,
+        "released": 0,
+        "refused": 3,
+    }
+    assert state.apply("lease", json.dumps(report).encode())
+    assert state.lease == LeaseReport(True, "victron_balance/x/status", "will", 3, 3)
+    assert state.to_dict()["lease"] == {"active": True, "last_end": "will", "ends": 3, "refused": 3}
+    state.forget()
+    assert state.lease is None
+    assert state.apply("lease", b"")
+    assert state.lease is None
+    assert lease_request(10.0, "t/status") == '{"lease_s":10.0,"will":"t/status"}'
+    assert lease_request(5.0, None) == '{"lease_s":5.0}'
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{",
+        b"[]",
+        b'{"active": 1}',
+        b'{"active": true, "holder": 5}',
+        b'{"active": true, "last_end": "lost"}',
+        b'{"active": true, "expired": -1}',
+        b'{"active": true, "refused": "x"}',
+    ],
+)
+def test_bad_lease_reports_are_refused(payload: bytes) -> None:
+    with pytest.raises(BadPayload):
+        DeviceState(4).apply("lease", payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -18,15 +19,22 @@ from custom_components.victron_balance.logic.balancer.lee_hart import (
 from custom_components.victron_balance.logic.balancer.planner import (
     MIN_MINUTES,
     BalancerSettings,
+    DriveRefusal,
     ScanOutcome,
     Strategy,
     at_charge_cap,
+    cap_steps,
     charge_cap_v,
+    charge_limit_s,
+    drive_refusal,
     new_tracker,
     scan,
     sequencer_config,
 )
-from custom_components.victron_balance.logic.balancer.sequencer import SequencerState
+from custom_components.victron_balance.logic.balancer.sequencer import (
+    ChargeStep,
+    SequencerState,
+)
 
 SEED = [12.6, 12.4, 12.7, 12.5]  # seed 004: 12 V modules
 
@@ -187,3 +195,55 @@ def test_charge_cap() -> None:
     assert not at_charge_cap(1, cells, 3.55)
     assert at_charge_cap(2, cells, 3.55)  # at the cap counts
     assert at_charge_cap(3, cells, 3.55)
+
+
+def _v2(**changes: Any) -> BalancerInfo:
+    dcdc = {"open_circuit_voltage": 4.2, "max_current": 2.0, "output_resistance": 0.05}
+    dcdc.update(changes.pop("dcdc", {}))
+    payload = {
+        "id": "bal1",
+        "protocol": 2,
+        "relays": 4,
+        "kind": "cell",
+        "dcdc": dcdc,
+        "lease": {"default_s": 10, "max_s": 60},
+        "max_charge_s": 3600,
+        **changes,
+    }
+    return BalancerInfo.parse("bal1", json.dumps(payload).encode())
+
+
+def test_which_devices_are_driven() -> None:
+    """Issue 10 item 7: without a current measurement I x R must exceed the tolerance."""
+    assert drive_refusal(_v2(), None, 1.0) is None
+    assert drive_refusal(_info(), None, 1.0) == (DriveRefusal.NO_LEASE, "protocol 1, no lease")
+    probe = _v2(dcdc={"measures_current": False, "output_resistance": 0.02})  # 2 A x 0.02
+    refusal = drive_refusal(probe, None, 1.0)
+    assert refusal is not None
+    assert refusal[0] is DriveRefusal.CURRENT_OFF_UNPROVABLE
+    assert "40 mV" in refusal[1]
+    with pytest.raises(ValueError, match="must exceed the match tolerance"):
+        sequencer_config(probe, None, 1.0)
+    # With a measured current the same device is fine; a lower setpoint can break it.
+    assert drive_refusal(_v2(dcdc={"output_resistance": 0.02}), None, 1.0) is None
+    no_current = _v2(dcdc={"measures_current": False})
+    assert drive_refusal(no_current, None, 1.0) is None  # 100 mV > 50 mV
+    assert drive_refusal(no_current, 0.5, 1.0) is not None  # 25 mV
+    assert drive_refusal(_v2(max_charge_s=20), None, 1.0) == (
+        DriveRefusal.CHARGE_CAP_TOO_SHORT,
+        "max_charge_s 20 s",
+    )
+
+
+def test_charges_stay_below_the_device_cap() -> None:
+    info = _v2()
+    assert charge_limit_s(info, 1.0) == 3600 - 180  # 5 % of the cap (more than 2 steps)
+    assert charge_limit_s(_v2(max_charge_s=100), 1.0) == 100 - 8  # two step timeouts
+    assert charge_limit_s(_info(), 1.0) is None
+    config = sequencer_config(info, None, 1.0)
+    assert config.max_charge_s == 3420
+    assert config.current_measured
+    assert config.rise_v == pytest.approx(0.1)
+    steps = [ChargeStep(1, 5000.0), ChargeStep(2, 60.0)]
+    assert cap_steps(steps, 3420.0) == [ChargeStep(1, 3420.0), ChargeStep(2, 60.0)]
+    assert cap_steps(steps, None) == steps

@@ -585,3 +585,92 @@ def test_the_command_guards_hold() -> None:
         seq._relay_on(2)
     with pytest.raises(RuntimeError, match="DC/DC is commanded on"):
         seq._relay_off()
+
+
+# --- issue 10 item 7: "current off" must be proven --------------------------------
+
+
+def test_measured_current_missing_proves_nothing() -> None:
+    """A device that measures current but sent none: step 1 waits, never guesses."""
+    bench = Bench(SequencerConfig(current_measured=True))
+    bench.seq.start([ChargeStep(1, 60.0)])
+    bench.to_charging(1)
+    bench.seq.stop()
+    assert bench.tick(3.4, 2.0).commands == (Command(None, on=False),)
+    tick = bench.tick(3.3, None)  # the bare cell, but the current is unknown
+    assert (tick.state, tick.commands) == (S.DCDC_OFF, ())
+    tick = bench.tick(3.3, 0.0)
+    assert tick.commands == (Command(1, on=False),)
+
+
+def test_without_current_measurement_the_ir_step_must_be_gone() -> None:
+    """No current measured: "off" needs the output within half of I x R of the cell."""
+    config = SequencerConfig(current_measured=False, rise_v=0.06)  # 2 A x 0.03 ohm
+    bench = Bench(config)
+    bench.seq.start([ChargeStep(1, 60.0)])
+    bench.to_charging(1)
+    bench.seq.stop()
+    bench.tick(3.36, None)
+    # 40 mV above the cell is within the 50 mV match tolerance, but not within 30 mV:
+    # a stuck DC/DC would read 60 mV above, so 40 mV is not proof.
+    assert bench.tick(3.34, None).wait
+    assert bench.tick(3.32, None).commands == (Command(1, on=False),)
+
+
+def test_stuck_dcdc_with_unknown_current_is_not_proven_off() -> None:
+    """The 2 A x 0.05 ohm stuck DC/DC reads 100 mV above: a fault, relay opened last."""
+    bench = Bench(SequencerConfig(current_measured=False, rise_v=IR))
+    bench.seq.start([ChargeStep(1, 60.0)])
+    bench.to_charging(1)
+    bench.seq.stop()
+    bench.tick(3.4, None)
+    tick = run_until_fault(bench, 3.4, None)
+    assert tick.fault is FaultReason.DCDC_DID_NOT_TURN_OFF
+    assert tick.commands == (Command(1, on=False, under_load=True),)  # the emergency
+
+
+def test_a_config_that_cannot_prove_off_is_refused() -> None:
+    """Issue 10's probe: 2 A x 0.02 ohm = 40 mV <= 50 mV without a current measurement."""
+    with pytest.raises(ValueError, match="must exceed the match tolerance"):
+        SequencerConfig(current_measured=False, rise_v=0.04)
+    assert SequencerConfig(current_measured=True, rise_v=0.04).off_tolerance_v == 0.02
+
+
+# --- the per-charge cap -------------------------------------------------------------
+
+
+def test_a_charge_longer_than_the_cap_pauses_without_a_relay_operation() -> None:
+    bench = Bench(SequencerConfig(max_charge_s=1.0))
+    bench.seq.start([ChargeStep(1, 1.5)])
+    bench.tick(0.0)
+    bench.tick(0.0)
+    tick = bench.tick(3.3)
+    assert tick.commands == (Command(None, on=True),)
+    assert tick.commands[0].planned_s == 1.0  # what the gate checks against the cap
+    states = [bench.tick(3.4, 2.0) for _ in range(10)]
+    # 1 s after the DC/DC went on: a break (DC/DC off), with the relay kept closed.
+    assert states[-1].state is S.DCDC_OFF
+    assert states[-1].commands == (Command(None, on=False),)
+    tick = bench.tick(3.3, 0.0)
+    assert tick.commands == (Command(None, on=True),)  # step 4 again, same relay
+    assert tick.commands[0].planned_s == pytest.approx(0.6)
+    assert bench.tick(3.4, 2.0).state is S.CHARGING
+    while (tick := bench.tick(3.4, 2.0)).state is S.CHARGING:
+        pass
+    assert tick.commands == (Command(None, on=False),)  # the plan's end
+
+
+def test_a_measurement_from_before_the_step_proves_nothing() -> None:
+    """Found by the safety benchmark: a late "open" reading let a relay close onto a
+    DC/DC that had just stuck on. Only a measurement taken after the step counts."""
+    bench = Bench()
+    bench.seq.start([ChargeStep(1, 5.0)])
+    tick = bench.tick(0.0)
+    assert tick.state is S.RELAY_OFF  # the open check starts now
+    started = bench.now
+    late = Reading(0.0, 0.0, CELLS, measured_at=started - 0.5)
+    bench.now += 0.1
+    assert bench.seq.tick(bench.now, late).state is S.RELAY_OFF  # still waiting
+    fresh = Reading(0.0, 0.0, CELLS, measured_at=started + 0.05)
+    bench.now += 0.1
+    assert bench.seq.tick(bench.now, fresh).commands == (Command(1, on=True),)

@@ -1,9 +1,13 @@
 """The relay balancer's MQTT contract (docs/balancer-mqtt.md), parsed: pure, no I/O.
 
 `BalancerInfo.parse` reads the retained `balancer/<id>/info` document; `DeviceState`
-keeps what the device's state topics said last. Anything that does not fit the
-contract raises `BadPayload` (the caller logs it and keeps the previous value), so a
-misbehaving device can never feed a made-up number into the sequencer.
+keeps what the device's state topics said last (the lease too: `LeaseReport`).
+Anything that does not fit the contract raises `BadPayload` (the caller logs it and
+keeps the previous value), so a misbehaving device can never feed a made-up number
+into the sequencer.
+
+Protocol 2 is the one this integration drives; a protocol 1 device is parsed (so it
+can be shown and explained) but has no lease and cannot switch itself off.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 
 from .sequencer import CommandSet
 
-PROTOCOL = 1
+PROTOCOL = 2  # what we drive: lease, will, per-charge cap
+PROTOCOLS = (1, 2)  # what we parse (1: shown, never driven)
 TOPIC_PREFIX = "balancer"
 INFO_FILTER = f"{TOPIC_PREFIX}/+/info"
 KINDS = ("cell", "module")
@@ -36,6 +41,13 @@ def valid_id(balancer_id: str) -> bool:
 def base_topic(balancer_id: str) -> str:
     """`balancer/<id>`."""
     return f"{TOPIC_PREFIX}/{balancer_id}"
+
+
+def _json(payload: bytes, what: str) -> Any:
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BadPayload(f"{what} is not JSON: {err}") from err
 
 
 def _number(value: Any, what: str, *, positive: bool = False) -> float:
@@ -69,20 +81,23 @@ class BalancerInfo:
     dry_life: int
     settle_time: float
     measure_interval: float
+    protocol: int = PROTOCOL
+    measures_current: bool = True  # False: no output_current measurement
+    lease_default_s: float | None = None  # protocol 2: the device's lease limits
+    lease_max_s: float | None = None
+    max_charge_s: float | None = None  # protocol 2: the device ends a charge after this
 
     @classmethod
     def parse(cls, topic_id: str, payload: bytes) -> BalancerInfo:
         """Parse and check `info` published under `balancer/<topic_id>/info`."""
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadPayload(f"info is not JSON: {err}") from err
+        data = _json(payload, "info")
         if not isinstance(data, dict):
             raise BadPayload("info must be a JSON object")
         if data.get("id") != topic_id or not valid_id(topic_id):
             raise BadPayload(f"info id {data.get('id')!r} does not match the topic {topic_id!r}")
-        if data.get("protocol") != PROTOCOL:
-            raise BadPayload(f"unsupported protocol {data.get('protocol')!r} (need {PROTOCOL})")
+        protocol = data.get("protocol")
+        if isinstance(protocol, bool) or protocol not in PROTOCOLS:
+            raise BadPayload(f"unsupported protocol {protocol!r} (need one of {PROTOCOLS})")
         kind = data.get("kind", "cell")
         if kind not in KINDS:
             raise BadPayload(f"unknown kind {kind!r}")
@@ -90,6 +105,17 @@ class BalancerInfo:
         life = data.get("relay_life", {"load": 100_000, "dry": 1_000_000})
         if not isinstance(dcdc, dict) or not isinstance(life, dict):
             raise BadPayload("info needs a dcdc object (and relay_life, if given, an object)")
+        measures_current = dcdc.get("measures_current", True)
+        if not isinstance(measures_current, bool):
+            raise BadPayload(f"measures_current must be true or false, got {measures_current!r}")
+        lease_default = lease_max = max_charge = None
+        if protocol >= 2:
+            lease = data.get("lease")
+            if not isinstance(lease, dict):
+                raise BadPayload("protocol 2 info needs a lease object")
+            lease_default = _number(lease.get("default_s"), "lease.default_s", positive=True)
+            lease_max = _number(lease.get("max_s"), "lease.max_s", positive=True)
+            max_charge = _number(data.get("max_charge_s"), "max_charge_s", positive=True)
         return cls(
             balancer_id=topic_id,
             relays=_count(data.get("relays"), "relays", low=1, high=MAX_RELAYS),
@@ -107,23 +133,78 @@ class BalancerInfo:
             measure_interval=_number(
                 data.get("measure_interval", 1.0), "measure_interval", positive=True
             ),
+            protocol=protocol,
+            measures_current=measures_current,
+            lease_default_s=lease_default,
+            lease_max_s=lease_max,
+            max_charge_s=max_charge,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, shaped like the wire's `info` (diagnostics)."""
         return {
             "id": self.balancer_id,
+            "protocol": self.protocol,
             "relays": self.relays,
             "kind": self.kind,
             "dcdc": {
                 "open_circuit_voltage": self.open_circuit_voltage,
                 "max_current": self.max_current,
                 "output_resistance": self.output_resistance,
+                "measures_current": self.measures_current,
             },
             "relay_life": {"load": self.load_life, "dry": self.dry_life},
             "settle_time": self.settle_time,
             "measure_interval": self.measure_interval,
+            "lease": {"default_s": self.lease_default_s, "max_s": self.lease_max_s},
+            "max_charge_s": self.max_charge_s,
         }
+
+
+LEASE_ENDS = ("expired", "will", "released")
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseReport:
+    """The device's retained `lease` document (protocol 2)."""
+
+    active: bool
+    holder: str | None  # the will topic the lease holder gave
+    last_end: str | None  # how the last lease ended: expired / will / released
+    ends: int  # leases that ended, all ways together (the device switched itself off)
+    refused: int  # "on" commands the device refused
+
+    @classmethod
+    def parse(cls, payload: bytes) -> LeaseReport:
+        """Parse a non-empty `lease` payload."""
+        data = _json(payload, "lease")
+        if not isinstance(data, dict) or not isinstance(data.get("active"), bool):
+            raise BadPayload("lease must be an object with active true/false")
+        holder = data.get("holder")
+        last_end = data.get("last_end")
+        if holder is not None and not isinstance(holder, str):
+            raise BadPayload(f"lease holder must be a topic, got {holder!r}")
+        if last_end is not None and last_end not in LEASE_ENDS:
+            raise BadPayload(f"unknown lease end {last_end!r}")
+        ends = sum(_count(data.get(key, 0), f"lease {key}") for key in LEASE_ENDS)
+        return cls(
+            active=data["active"],
+            holder=holder,
+            last_end=last_end,
+            ends=ends,
+            refused=_count(data.get("refused", 0), "lease refused"),
+        )
+
+
+def lease_request(lease_s: float, will: str | None) -> str:
+    """The `lease/set` payload that grants or renews a lease."""
+    request: dict[str, Any] = {"lease_s": lease_s}
+    if will is not None:
+        request["will"] = will
+    return json.dumps(request, separators=(",", ":"))
+
+
+LEASE_RELEASE = "release"  # the `lease/set` payload that gives the lease back
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +219,7 @@ class DeviceFault:
     @classmethod
     def parse(cls, payload: bytes) -> DeviceFault:
         """Parse a non-empty `fault` payload."""
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadPayload(f"fault is not JSON: {err}") from err
+        data = _json(payload, "fault")
         if not isinstance(data, dict) or not isinstance(data.get("reason"), str):
             raise BadPayload("fault must be an object with a reason")
         relay = data.get("relay")
@@ -188,6 +266,7 @@ class DeviceState:
     output_voltage: float | None = None
     output_current: float | None = None
     fault: DeviceFault | None = None
+    lease: LeaseReport | None = None
     relay_on: dict[int, bool] = field(default_factory=dict)
     cycles: dict[int, int] = field(default_factory=dict)
     load_cycles: dict[int, int] = field(default_factory=dict)
@@ -202,6 +281,7 @@ class DeviceState:
         self.dcdc_current = None
         self.output_voltage = None
         self.output_current = None
+        self.lease = None
         self.relay_on.clear()
 
     @property
@@ -240,6 +320,9 @@ class DeviceState:
             return True
         if suffix == "fault":
             self.fault = DeviceFault.parse(payload) if payload.strip() else None
+            return True
+        if suffix == "lease":
+            self.lease = LeaseReport.parse(payload) if payload.strip() else None
             return True
         simple = {
             "dcdc": "dcdc",
@@ -296,6 +379,14 @@ class DeviceState:
             "output_voltage": self.output_voltage,
             "output_current": self.output_current,
             "relays_on": self.relays_on(),
+            "lease": None
+            if self.lease is None
+            else {
+                "active": self.lease.active,
+                "last_end": self.lease.last_end,
+                "ends": self.lease.ends,
+                "refused": self.lease.refused,
+            },
             "fault": None
             if self.fault is None
             else {

@@ -220,22 +220,86 @@ def scan(
 MODULE_MAX_V = 14.4  # a 12 V lead-acid module's absorption voltage
 
 
+class DriveRefusal(StrEnum):
+    """Why a balancer is never driven (each has a repair issue)."""
+
+    NO_LEASE = "no_lease"  # protocol 1: it cannot switch itself off when we vanish
+    CURRENT_OFF_UNPROVABLE = "current_off_unprovable"  # no current, I x R <= tolerance
+    CHARGE_CAP_TOO_SHORT = "charge_cap_too_short"  # max_charge_s leaves no time to charge
+
+
+def match_tolerance_v(kind: str) -> float:
+    """Output vs BMS cell voltage with no current flowing."""
+    return 0.05 if kind == "cell" else 0.1
+
+
+def step_timeout_s(info: BalancerInfo, tick_s: float) -> float:
+    """A step may take `settle_time`, its proof comes with the next measurement, and the
+    loop looks once per tick: the timeout covers all three."""
+    return info.settle_time + info.measure_interval + 2 * tick_s
+
+
+def charge_limit_s(info: BalancerInfo, tick_s: float) -> float | None:
+    """The longest charge we run: the device's cap less a margin (None: no cap known).
+
+    The margin covers the command's way to the device and the proof of the break, so
+    the device's own cap never ends a charge we planned.
+    """
+    cap = info.max_charge_s
+    if cap is None:
+        return None
+    return cap - max(2 * step_timeout_s(info, tick_s), 0.05 * cap)
+
+
+def _amps(info: BalancerInfo, current_a: float | None) -> float:
+    return current_a if current_a is not None and current_a > 0 else info.max_current
+
+
+def drive_refusal(
+    info: BalancerInfo, current_a: float | None, tick_s: float
+) -> tuple[DriveRefusal, str] | None:
+    """Why this device must not be driven (and the detail for the user), or None."""
+    if info.protocol < 2:
+        return DriveRefusal.NO_LEASE, f"protocol {info.protocol}, no lease"
+    rise = _amps(info, current_a) * info.output_resistance
+    tolerance = match_tolerance_v(info.kind)
+    if not info.measures_current and rise <= tolerance:
+        return (
+            DriveRefusal.CURRENT_OFF_UNPROVABLE,
+            f"no current measurement and I x R = {rise * 1000:.0f} mV "
+            f"<= the {tolerance * 1000:.0f} mV tolerance",
+        )
+    limit = charge_limit_s(info, tick_s)
+    if limit is not None and limit < MIN_MINUTES * 60.0:
+        return DriveRefusal.CHARGE_CAP_TOO_SHORT, f"max_charge_s {info.max_charge_s:g} s"
+    return None
+
+
 def sequencer_config(info: BalancerInfo, current_a: float | None, tick_s: float) -> SequencerConfig:
     """Thresholds for one device, from its `info` (docs/balancer-mqtt.md).
 
-    A step may take `settle_time`, its proof arrives with the next measurement, and
-    the loop looks once per tick: the timeout covers all three.
+    Raises ValueError for a device whose "current off" cannot be proven (see
+    `drive_refusal`, which says why first).
     """
-    amps = current_a if current_a is not None and current_a > 0 else info.max_current
-    rise = amps * info.output_resistance  # the I x R step when charging
-    timeout = info.settle_time + info.measure_interval + 2 * tick_s
+    rise = _amps(info, current_a) * info.output_resistance  # the I x R step when charging
+    timeout = step_timeout_s(info, tick_s)
     return SequencerConfig(
         step_timeout_s=timeout,
         step_timeouts={SequencerState.CHARGING: 3 * timeout},  # the BMS lags a little
-        match_tolerance_v=0.05 if info.kind == "cell" else 0.1,
+        match_tolerance_v=match_tolerance_v(info.kind),
         min_rise_v=0.3 * rise,
         max_rise_v=max(0.5, 5 * rise),
+        current_measured=info.measures_current,
+        rise_v=rise,
+        max_charge_s=charge_limit_s(info, tick_s),
     )
+
+
+def cap_steps(steps: Sequence[ChargeStep], limit_s: float | None) -> list[ChargeStep]:
+    """No planned charge longer than the device allows (Lee Hart: 60 minutes)."""
+    if limit_s is None:
+        return list(steps)
+    return [replace(step, seconds=min(step.seconds, limit_s)) for step in steps]
 
 
 def charge_cap_v(kind: str, cell_target_v: float) -> float:

@@ -20,6 +20,16 @@ wants to charge, and after every verified step picks the next step towards that 
 Each step's "before" reading fails that step's own check (step 1 still shows I x R,
 step 2 the cell, step 3 ~0 V, step 4 only the cell), so a late reading taken before
 the command cannot verify a step by accident.
+
+"Current off" (step 1) is proven by a measured zero current, or, on a device that
+does not measure current, by the output losing its I x R step: that needs an I x R
+clearly above the match tolerance, so such a config is refused (`SequencerConfig`),
+and the voltage alone then has to come within half of I x R of the cell. A device
+that does measure current but sent no value proves nothing.
+
+One charge (the DC/DC on without a break) lasts at most `max_charge_s`: a longer
+plan on the same cell pauses (DC/DC off, proven, and on again) so the device's own
+per-charge cap never has to act.
 """
 
 from __future__ import annotations
@@ -81,6 +91,9 @@ class SequencerConfig:
     # A DC/DC that ignores "off" keeps charging the connected cell: opening that relay
     # under load costs one load cycle (1e-5 of its life) but stops the overcharge.
     open_relay_on_stuck_dcdc: bool = True
+    current_measured: bool = False  # the device measures its output current
+    rise_v: float = 0.1  # the I x R step with the DC/DC on (setpoint x output resistance)
+    max_charge_s: float | None = None  # longest charge without a break (the device's cap)
 
     def __post_init__(self) -> None:
         numbers = {
@@ -91,6 +104,8 @@ class SequencerConfig:
             "max_rise_v": self.max_rise_v,
             "zero_current_a": self.zero_current_a,
             "min_charge_current_a": self.min_charge_current_a,
+            "rise_v": self.rise_v,
+            **({} if self.max_charge_s is None else {"max_charge_s": self.max_charge_s}),
             **{f"step_timeouts[{k}]": v for k, v in self.step_timeouts.items()},
         }
         for name, value in numbers.items():
@@ -98,6 +113,17 @@ class SequencerConfig:
                 raise ValueError(f"{name} must be a positive number")
         if self.min_rise_v >= self.max_rise_v:
             raise ValueError("min_rise_v must be below max_rise_v")
+        if not self.current_measured and self.rise_v <= self.match_tolerance_v:
+            # A stuck DC/DC would read within the tolerance of the cell: "off" unprovable.
+            raise ValueError(
+                f"without a current measurement the I x R step ({self.rise_v:.3f} V) must "
+                f"exceed the match tolerance ({self.match_tolerance_v:.3f} V)"
+            )
+
+    @property
+    def off_tolerance_v(self) -> float:
+        """How close to the cell the output must read to prove "off" by voltage alone."""
+        return min(self.match_tolerance_v, self.rise_v / 2)
 
     def timeout(self, state: SequencerState) -> float:
         """The timeout of one step (CHARGING: how long a bad reading is tolerated)."""
@@ -113,6 +139,8 @@ class Command:
     # True only when the sequencer knowingly opens a relay with current flowing (a
     # stuck DC/DC): wear tracking counts it as a load cycle.
     under_load: bool = False
+    # DC/DC on: the longest this charge will run before the DC/DC goes off again.
+    planned_s: float | None = field(default=None, compare=False)
 
     @property
     def topic(self) -> str:
@@ -189,6 +217,13 @@ class Reading:
     output_voltage: float | None
     output_current: float | None = None
     cell_voltages: Sequence[float | None] = ()  # BMS Cell1..CellN: relay n = index n-1
+    # When the device measured the output (None: at the tick). A measurement taken
+    # before a step's command proves nothing about that step, however it reads.
+    measured_at: float | None = None
+
+    def taken(self, now_s: float) -> float:
+        """When the output was measured."""
+        return now_s if self.measured_at is None else self.measured_at
 
     def voltage(self) -> float | None:
         """The measured output voltage, if usable."""
@@ -243,6 +278,7 @@ class Sequencer:
         # Proven by measurement (not just commanded): the DC/DC is off / the output open.
         self._dcdc_off_verified = True
         self._dcdc_off_at: float | None = None  # when the DC/DC was last commanded off
+        self._dcdc_on_at: float | None = None  # when the running charge began
         self._open_verified = False
         self._needs_reset = False  # restart from step 1 before charging anything
 
@@ -323,7 +359,7 @@ class Sequencer:
             return self._shutdown(now_s, reading)
         if state in _WAIT_STEPS:
             # The reading of the tick that sent the command predates it: check later.
-            if now_s > self._step_started and self._verified(reading):
+            if reading.taken(now_s) > self._step_started and self._verified(reading):
                 self._mark_verified()
                 return self._enter_next(now_s)
             if self._expired(now_s, self._step_started, state):
@@ -336,6 +372,21 @@ class Sequencer:
         if self.target is not None or self._needs_reset or not self._commanded.all_off:
             return self._enter_next(now_s)
         return self._out(())
+
+    def _charge_too_long(self, now_s: float) -> bool:
+        cap = self.config.max_charge_s
+        started = self._dcdc_on_at
+        return cap is not None and (started is None or now_s - started >= cap - _TIME_EPSILON_S)
+
+    def _planned_charge_s(self) -> float:
+        """How long the charge about to start runs: its cell's steps, at most the cap."""
+        planned = -self._charged_s
+        for step in self._queue:
+            if step.relay != self._queue[0].relay:
+                break
+            planned += step.seconds
+        cap = self.config.max_charge_s
+        return planned if cap is None else min(planned, cap)
 
     def _expired(self, now_s: float, since: float, state: SequencerState) -> bool:
         return now_s - since >= self.config.timeout(state) - _TIME_EPSILON_S
@@ -361,6 +412,9 @@ class Sequencer:
             )
         while self._queue and self._queue[0].relay == relay:
             if self._charged_s < self._queue[0].seconds - _TIME_EPSILON_S:
+                if self._charge_too_long(now_s):
+                    # The cap: a break (DC/DC off, proven) before the device's own acts.
+                    return self._step(now_s, SequencerState.DCDC_OFF, relay, self._dcdc_off())
                 return self._out((), remaining_s=self._queue[0].seconds - self._charged_s)
             # Done with this cell; a next step on the same cell continues seamlessly.
             self._charged_s -= self._queue.pop(0).seconds
@@ -413,6 +467,8 @@ class Sequencer:
         self._step_started = now_s
         if state is SequencerState.DCDC_OFF:
             self._dcdc_off_at = now_s
+        if state is SequencerState.DCDC_ON:
+            self._dcdc_on_at = now_s
         return self._out(commands)
 
     def _mark_verified(self) -> None:
@@ -442,7 +498,7 @@ class Sequencer:
             raise RuntimeError("refusing to start the DC/DC with no relay closed")
         self._commanded = replace(self._commanded, dcdc=True)
         self._dcdc_off_verified = False
-        return (Command(None, on=True),)
+        return (Command(None, on=True, planned_s=self._planned_charge_s()),)
 
     def _relay_on(self, relay: int) -> tuple[Command, ...]:
         # The two rules of the hardware, enforced where the command is made.
@@ -466,8 +522,15 @@ class Sequencer:
     # --- verification -------------------------------------------------------------
 
     def _no_current(self, reading: Reading) -> bool:
+        """No current flows, as far as the device can tell.
+
+        A device that measures current must show it; one that does not leaves the
+        proof to the voltage (`_dcdc_off_ok`).
+        """
         current = reading.current()
-        return current is None or abs(current) <= self.config.zero_current_a
+        if current is None:
+            return not self.config.current_measured
+        return abs(current) <= self.config.zero_current_a
 
     def _dcdc_off_ok(self, relay: int | None, reading: Reading) -> bool:
         """Step 1's proof: no current, and the output reads the bare cell (or ~0 V)."""
@@ -477,10 +540,14 @@ class Sequencer:
         if relay is None:
             return voltage < self.config.open_voltage_v
         cell = reading.cell(relay)
+        current = reading.current()
         if cell is None:
             # Without the BMS voltage only a measured zero current proves it.
-            return reading.current() is not None and voltage >= self.config.open_voltage_v
-        return abs(voltage - cell) <= self.config.match_tolerance_v
+            return current is not None and voltage >= self.config.open_voltage_v
+        # A measured zero current proves "off"; without one the I x R step must be gone.
+        cfg = self.config
+        tolerance = cfg.match_tolerance_v if current is not None else cfg.off_tolerance_v
+        return abs(voltage - cell) <= tolerance
 
     def _no_flow(self, relay: int, reading: Reading) -> bool:
         """No current through `relay`: step 1's proof, or an output that reads open."""
@@ -583,7 +650,8 @@ class Sequencer:
         if cmd.relay is None:
             return self._out(())
         off_at = self._dcdc_off_at if self._dcdc_off_at is not None else now_s
-        if self._dcdc_off_verified or (now_s > off_at and self._no_flow(cmd.relay, reading)):
+        taken = reading.taken(now_s)
+        if self._dcdc_off_verified or (taken > off_at and self._no_flow(cmd.relay, reading)):
             self._dcdc_off_verified = True
             return self._out(self._relay_off())
         if not self._expired(now_s, off_at, SequencerState.DCDC_OFF):

@@ -1,9 +1,10 @@
-"""The safety envelope: the only way out to the GX (and the balancer).
+"""The safety envelope: the only way out to the GX and the balancer.
 
 Nothing reaches the GX but what this package made: virtual-BMS documents
 (`envelope.Document`, built by `VirtualBmsEnvelope`) and settings writes
-(`gx_settings.SettingWrite`, made by `checked_write`). The Home Assistant side publishes
-those types and nothing else. Pure Python, no Home Assistant imports.
+(`gx_settings.SettingWrite`, made by `checked_write`); nothing reaches a balancer but
+the `balancer.Permit`s of `BalancerGate`. The Home Assistant side publishes those types
+and nothing else. Pure Python, no Home Assistant imports.
 
 Invariants (the README's safety section says the same for users; the property tests
 in tests/logic/safety and `scripts/bench safety` check them):
@@ -28,12 +29,17 @@ in tests/logic/safety and `scripts/bench safety` check them):
 * **I5 — the real BMS is in control between runs.** `BmsInstance` is switched to the
   virtual BMS for a run or a hold and given back at its end, on abort, on unload, and
   when found pointing at it after a restart. (`bms_switch.BmsSwitch`)
+* **I6 — the balancer switches itself off.** A lease the device enforces (DC/DC and
+  relays off in the safe order without renewal), the controller's Last Will, a per-charge
+  time cap in the device, "current off" proven by a measured current or a measurement
+  that can tell, a fault latched before any command. (`balancer.BalancerGate`)
 * **I7 — one path per intent.** Every user action goes through the supervisor's
   `select_mode`/`set_limits`/`set_parameters`/`stop_virtual_control`.
 """
 
 from __future__ import annotations
 
+from .balancer import BalancerGate, GateFacts, GateLimits, Permit, Refusal
 from .bms_switch import BmsSwitch, SwitchView
 from .envelope import Document, EnvelopeConfig, Limits, VirtualBmsEnvelope, Wish, filter_limits
 from .gx_settings import SettingWrite, WriteBudget, WriteRefused, checked_write
@@ -42,14 +48,19 @@ from .real_bms import CHARGE_BLOCKING_ALARMS, BmsReading
 
 __all__ = [
     "CHARGE_BLOCKING_ALARMS",
+    "BalancerGate",
     "BmsReading",
     "BmsSwitch",
     "ConfirmedPack",
     "Document",
     "EnvelopeConfig",
+    "GateFacts",
+    "GateLimits",
     "Limits",
     "PackShape",
     "PackTracker",
+    "Permit",
+    "Refusal",
     "SettingWrite",
     "SwitchView",
     "VirtualBmsEnvelope",
