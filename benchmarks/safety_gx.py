@@ -39,6 +39,7 @@ from simulator.services import (
 from simulator.systemcalc import active_bms, bms_limits, derive_system, dvcc_settings, is_bms
 
 PORTAL = "c0ffee00beef"
+DRIVER_TIMEOUT_S = 15.0
 REAL = 512
 VIRTUAL = 100
 # The chosen BMS is absent: systemcalc reports "BMS lost" and chargers that expect a
@@ -101,7 +102,7 @@ class PureGx:
             PlantConfig(
                 pack=PackConfig(
                     cells=self.cells,
-                    capacity_ah=20.0,
+                    capacity_ah=100.0,
                     soc=self.soc,
                     soc_spread=self.spread,
                     seed=self.seed,
@@ -113,7 +114,11 @@ class PureGx:
                 multiplus=MultiPlusConfig(max_charge_current=40.0, grid_charging=True),
             )
         )
-        self.driver = MqttBatteryDriver(MqttBatteryConfig(instance=VIRTUAL), self, self._now)
+        # The driver's timeout as the README recommends (15 s): after a crash it holds
+        # our last document that long, not the default 60 s.
+        self.driver = MqttBatteryDriver(
+            MqttBatteryConfig(instance=VIRTUAL, timeout=DRIVER_TIMEOUT_S), self, self._now
+        )
         for service in (build_system_service(PORTAL), build_settings_service()):
             self.store.add_service(service)
             self._publish_service(service)

@@ -12,13 +12,14 @@ Every document the virtual BMS publishes is made by `VirtualBmsEnvelope.document
 * I2 is the caller's part: after a stop it asks for a non-elevated wish, which this
   filter then holds to the real BMS's limits and permissions.
 * I3: with incomplete or stale readings the document still goes out, built from the
-  last complete reading, with charge not allowed and 0 A: never silence, never a guess.
+  last complete reading, with charge not allowed, 0 A and at most the safe CVL: never
+  silence, never a guess.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..virtual_bms import WireLimits, battery_json, is_complete
@@ -166,9 +167,15 @@ class VirtualBmsEnvelope:
         if base is None:
             return None
         if stale:
-            # Limits from what the real BMS said last, then no charge at all.
+            # Limits from what the real BMS said last, then no charge at all, and no CVL
+            # above the safe one (its own may have changed since).
             limits = filter_limits(_no_charge(wish), base, config)
-            limits = Limits(limits.wire, limits.alarms, (*limits.reasons, "stale_readings"))
+            safe_cvl = _floor(config.cells * config.safe_cvl_cell_v, 3)
+            wire = replace(
+                limits.wire,
+                max_charge_voltage=min(limits.wire.max_charge_voltage, safe_cvl),
+            )
+            limits = Limits(wire, limits.alarms, (*limits.reasons, "stale_readings"))
         else:
             limits = filter_limits(wish, base, config)
         payload = _payload(base, limits)
