@@ -16,6 +16,7 @@ from homeassistant.exceptions import (
     ServiceValidationError,
 )
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
 from .balancer import BalancerManager
@@ -33,6 +34,7 @@ from .transport.venus_link import VenusLink, VenusNotAnswering
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
+    Platform.BUTTON,
     Platform.NUMBER,
     Platform.SELECT,
     Platform.SENSOR,
@@ -157,6 +159,31 @@ def _reload_on_evse_change(
             hass.config_entries.async_schedule_reload(changed.entry_id)
 
     return reload_if_needed
+
+
+def _devices_in_use(entry: VictronBalanceConfigEntry) -> set[tuple[str, str]]:
+    """Device identifiers that are there now: the GX, its battery, live balancers, the EVSE."""
+    runtime = entry.runtime_data
+    portal_id = runtime.venus.portal_id
+    in_use = {(DOMAIN, portal_id)}
+    battery = runtime.venus.battery()
+    if battery is not None and battery.present:
+        in_use.add((DOMAIN, f"{portal_id}_battery"))
+    in_use.update(
+        (DOMAIN, f"{portal_id}_balancer_{balancer_id}")
+        for balancer_id, runner in runtime.balancer.runners.items()
+        if runner.online
+    )
+    if runtime.evse is not None:
+        in_use.add((DOMAIN, f"{portal_id}_evse_{runtime.evse.link.base_topic}"))
+    return in_use
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: VictronBalanceConfigEntry, device: DeviceEntry
+) -> bool:
+    """A device may be deleted once it is gone (a balancer unplugged, an old EVSE)."""
+    return not device.identifiers & _devices_in_use(entry)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntry) -> bool:

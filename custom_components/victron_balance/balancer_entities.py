@@ -41,7 +41,7 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.typing import StateType
 
 from .balancer import BalancerRunner, BalancerStatus, manual_advice
-from .const import DOMAIN
+from .const import BALANCER_MAKER, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity
 from .logic.balancer.advisory import Advice
@@ -57,6 +57,7 @@ def balancer_device_info(runner: BalancerRunner) -> DeviceInfo:
     return DeviceInfo(
         identifiers={(DOMAIN, f"{portal_id}_balancer_{runner.balancer_id}")},
         name=f"Balancer {runner.balancer_id}",
+        manufacturer=BALANCER_MAKER,
         model=f"Relay balancer, {info.relays} {info.kind}s",
         via_device=(DOMAIN, portal_id),
     )
@@ -192,7 +193,7 @@ BALANCER_SENSORS: tuple[BalancerSensorDescription, ...] = (
         translation_key="balancer_relay_life",
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=3,
+        suggested_display_precision=1,
         live=False,
         value_fn=_relay_life,
         attributes_fn=lambda runner, _number: {"relay": runner.relay_life_pct()[1]},

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
-from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .balancer_entities import async_setup_balancer_selects
 from .charge_control import ChargeControl
-from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
+from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
 from .entity import VenusEntity
 from .evse_entity import EvseEntity
 from .logic.dvcc_limits import ChargeMode
@@ -17,12 +16,25 @@ from .logic.evse_modes import EvseMode
 
 PARALLEL_UPDATES = 1
 
+# Not a configuration entity: it is what the user operates (start/stop a top balance).
 CHARGE_MODE = SelectEntityDescription(
     key="charge_mode",
     translation_key="charge_mode",
-    entity_category=EntityCategory.CONFIG,
     options=[mode.value for mode in ChargeMode],
 )
+
+
+async def async_set_charge_mode(runtime: VictronBalanceRuntimeData, mode: ChargeMode) -> None:
+    """Switch the charge mode: the select and the top-balance buttons go this way."""
+    runner = runtime.top_balance
+    if mode is ChargeMode.TOP_BALANCE:
+        await runner.async_start()  # refuses (translated) without DVCC or cells
+    elif mode is ChargeMode.HOLD_AT_SOC:
+        await runner.async_start_hold()
+    else:
+        await runner.async_stop()
+        await runner.async_stop_hold()
+    await runtime.charge.async_update(mode=mode)
 
 
 async def async_setup_entry(
@@ -56,16 +68,7 @@ class ChargeModeSelect(VenusEntity, SelectEntity):
 
     async def async_select_option(self, option: str) -> None:
         """Switch mode (HA has already checked that the option exists)."""
-        mode = ChargeMode(option)
-        runner = self.coordinator.config_entry.runtime_data.top_balance
-        if mode is ChargeMode.TOP_BALANCE:
-            await runner.async_start()  # refuses (translated) without DVCC or cells
-        elif mode is ChargeMode.HOLD_AT_SOC:
-            await runner.async_start_hold()
-        else:
-            await runner.async_stop()
-            await runner.async_stop_hold()
-        await self.control.async_update(mode=mode)
+        await async_set_charge_mode(self.coordinator.config_entry.runtime_data, ChargeMode(option))
         self.async_write_ha_state()
 
 

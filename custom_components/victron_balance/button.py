@@ -1,0 +1,62 @@
+"""Buttons: start and stop a top balance (the same path as the charge-mode select)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
+from .entity import BatteryEntity
+from .logic.dvcc_limits import ChargeMode
+from .select import async_set_charge_mode
+
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargeModeButtonDescription(ButtonEntityDescription):
+    """A button that switches the charge mode."""
+
+    mode: ChargeMode
+
+
+TOP_BALANCE_BUTTONS: tuple[ChargeModeButtonDescription, ...] = (
+    ChargeModeButtonDescription(
+        key="start_top_balance", translation_key="start_top_balance", mode=ChargeMode.TOP_BALANCE
+    ),
+    ChargeModeButtonDescription(
+        key="stop_top_balance", translation_key="stop_top_balance", mode=ChargeMode.FOLLOW_BMS
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: VictronBalanceConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the top-balance buttons on the battery device."""
+    coordinator = entry.runtime_data.venus
+    async_add_entities(
+        ChargeModeButton(coordinator, description) for description in TOP_BALANCE_BUTTONS
+    )
+
+
+class ChargeModeButton(BatteryEntity, ButtonEntity):
+    """Start or stop a top balance."""
+
+    entity_description: ChargeModeButtonDescription
+
+    def __init__(
+        self, coordinator: VenusCoordinator, description: ChargeModeButtonDescription
+    ) -> None:
+        super().__init__(coordinator, description, description.key)
+
+    async def async_press(self) -> None:
+        """Refused (translated) when the mode cannot start, like the select."""
+        await async_set_charge_mode(
+            self.coordinator.config_entry.runtime_data, self.entity_description.mode
+        )
