@@ -35,6 +35,7 @@ async def async_set_charge_mode(runtime: VictronBalanceRuntimeData, mode: Charge
         await runner.async_stop()
         await runner.async_stop_hold()
     await runtime.charge.async_update(mode=mode)
+    runtime.venus.async_update_listeners()  # every entity shows the new mode and run
 
 
 async def async_setup_entry(

@@ -1,0 +1,101 @@
+"""Top-balance buttons and removing stale devices."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.victron_balance import async_remove_config_entry_device
+from custom_components.victron_balance.const import DOMAIN
+from custom_components.victron_balance.logic.venus_topics import SETTINGS
+from simulator import BatteryConfig, VenusSimulator
+from simulator.mqtt_battery import MqttBatteryConfig
+from tests.broker import MosquittoBroker
+from tests.helpers import PORTAL_ID, settle, wait_until
+
+START = "button.battery_start_top_balance"
+STOP = "button.battery_stop_top_balance"
+MODE = "select.victron_gx_charge_mode"
+VIRTUAL = 100
+
+
+@pytest.fixture
+async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulator]:
+    """A GX with a real BMS (512), DVCC on, and the dbus-mqtt-battery driver installed."""
+    sim = VenusSimulator(
+        mqtt_broker.host,
+        mqtt_broker.port,
+        portal_id=PORTAL_ID,
+        battery=BatteryConfig(instance=512, cells=16),
+        mqtt_battery=MqttBatteryConfig(instance=VIRTUAL),
+        seed=1,
+    )
+    await sim.start()
+    sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
+    sim.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", VIRTUAL)
+    await settle(None, quiet=0.05)
+    yield sim
+    await sim.stop()
+
+
+async def press(hass: HomeAssistant, entity_id: str) -> None:
+    await hass.services.async_call("button", "press", {ATTR_ENTITY_ID: entity_id}, blocking=True)
+
+
+async def test_buttons_start_and_stop_a_top_balance(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    assert hass.states.get(MODE).state == "follow_bms"
+    await press(hass, START)
+    assert hass.states.get(MODE).state == "top_balance"
+    assert init_integration.runtime_data.top_balance.controller.state.value != "idle"
+    await press(hass, STOP)
+    assert hass.states.get(MODE).state == "follow_bms"
+    assert init_integration.runtime_data.top_balance.decision.state.value == "aborted"
+
+
+async def test_start_button_is_refused_without_dvcc(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    simulator.set_value("settings", 0, "/Settings/Services/Bol", 0)
+    link = init_integration.runtime_data.link
+    await wait_until(lambda: link.state.value(SETTINGS, "/Settings/Services/Bol") == 0)
+    with pytest.raises(ServiceValidationError) as raised:
+        await press(hass, START)
+    assert raised.value.translation_key == "dvcc_required"
+    assert hass.states.get(MODE).state == "follow_bms"
+
+
+async def test_only_devices_that_are_gone_can_be_removed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    def device(identifier: str) -> dr.DeviceEntry:
+        return device_registry.async_get_or_create(
+            config_entry_id=init_integration.entry_id, identifiers={(DOMAIN, identifier)}
+        )
+
+    gx = device_registry.async_get_device(identifiers={(DOMAIN, PORTAL_ID)})
+    battery = device_registry.async_get_device(identifiers={(DOMAIN, f"{PORTAL_ID}_battery")})
+    assert gx is not None
+    assert battery is not None
+    assert gx.sw_version == "v3.60"
+    assert gx.configuration_url == "https://vrm.victronenergy.com/"
+    assert battery.manufacturer == "JKBMS"
+    assert not await async_remove_config_entry_device(hass, init_integration, gx)
+    assert not await async_remove_config_entry_device(hass, init_integration, battery)
+    stale_balancer = device(f"{PORTAL_ID}_balancer_old")
+    stale_evse = device(f"{PORTAL_ID}_evse_openevse-old")
+    assert await async_remove_config_entry_device(hass, init_integration, stale_balancer)
+    assert await async_remove_config_entry_device(hass, init_integration, stale_evse)
+    simulator.remove_service("battery", 512)
+    await wait_until(lambda: not init_integration.runtime_data.venus.battery())
+    assert await async_remove_config_entry_device(hass, init_integration, battery)
