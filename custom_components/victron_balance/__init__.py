@@ -21,6 +21,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .balancer import BalancerManager
 from .broker import async_create_session
+from .cells_card import async_register_cells_card
 from .charge_control import ChargeControl, async_return_to_follow_bms
 from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
@@ -45,8 +46,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's services (once, for all entries)."""
+    """Register the integration's services and its cells card (once, for all entries)."""
     async_setup_services(hass)
+    await async_register_cells_card(hass)
     return True
 
 

@@ -151,6 +151,13 @@ def _planned_minutes(runner: BalancerRunner, number: int) -> float | None:
     return round(scan.plan.minutes[number - 1], 1)
 
 
+def _plan_attributes(runner: BalancerRunner, _number: int) -> dict[str, Any]:
+    """The planned charge per cell (minutes, cell 1 first): the cells card marks them."""
+    scan = runner.last_scan
+    planned = None if scan is None or scan.plan is None else scan.plan.minutes
+    return {"planned_minutes": None if planned is None else [round(m, 1) for m in planned]}
+
+
 def _relay_life(runner: BalancerRunner, _number: int) -> float:
     return round(runner.relay_life_pct()[0], 4)
 
@@ -179,6 +186,7 @@ BALANCER_SENSORS: tuple[BalancerSensorDescription, ...] = (
         key="balancer_active_cell",
         translation_key="balancer_active_cell",
         value_fn=lambda runner, _number: runner.active_cell,
+        attributes_fn=_plan_attributes,
     ),
     BalancerSensorDescription(
         key="balancer_remaining",

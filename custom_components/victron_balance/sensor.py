@@ -483,9 +483,18 @@ class CellVoltageSensor(CellEntity, SensorEntity):
         battery = self.battery
         return None if battery is None else battery.cell_voltage(self.cell)
 
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The cell's number and the BMS's balancing flag (for the cells card)."""
+        battery = self.battery
+        return {
+            "cell": self.cell,
+            "balancing": None if battery is None else battery.cell_balancing(self.cell),
+        }
+
     def shown_state(self) -> Any:
-        """Compare on the value."""
-        return self.native_value
+        """Compare on the value and the balancing flag."""
+        return (self.native_value, self.extra_state_attributes)
 
 
 # --- EV charger (openEVSE) ---------------------------------------------------------
