@@ -49,6 +49,13 @@ async def set_state(hass: HomeAssistant, entity_id: str, state: str, **attribute
     await hass.async_block_till_done()
 
 
+async def later(hass: HomeAssistant, freezer: FrozenDateTimeFactory, minutes: float) -> None:
+    """Let time pass for the automations' `for:` timers."""
+    freezer.tick(timedelta(minutes=minutes))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
 @pytest.fixture
 def calls(hass: HomeAssistant) -> list[ServiceCall]:
     return async_mock_service(hass, "test", "fired")
@@ -213,13 +220,9 @@ async def test_car_plugged_in_but_not_charging(
         },
     )
     await set_state(hass, vehicle, "on")
-    freezer.tick(timedelta(minutes=10))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
+    await later(hass, freezer, 10)
     assert calls == []
-    freezer.tick(timedelta(minutes=21))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
+    await later(hass, freezer, 21)
     assert len(calls) == 1
 
 
@@ -258,9 +261,7 @@ async def test_gx_offline_and_back(
         },
     )
     await set_state(hass, gx, "unavailable")
-    freezer.tick(timedelta(minutes=6))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done()
+    await later(hass, freezer, 6)
     await set_state(hass, gx, "800")
     assert [call.data["what"] for call in calls] == ["offline", "online"]
     # A short blip (under the duration) reports neither.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
@@ -14,34 +12,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.victron_balance import async_remove_config_entry_device
 from custom_components.victron_balance.const import DOMAIN
 from custom_components.victron_balance.logic.venus_topics import SETTINGS
-from simulator import BatteryConfig, VenusSimulator
-from simulator.mqtt_battery import MqttBatteryConfig
-from tests.broker import MosquittoBroker
-from tests.helpers import PORTAL_ID, settle, wait_until
+from simulator import VenusSimulator
+from tests import test_top_balance
+from tests.helpers import PORTAL_ID, wait_until
+
+# The GX the top-balance tests use: a real BMS, DVCC on, the virtual BMS driver installed.
+simulator = test_top_balance.simulator
 
 START = "button.battery_start_top_balance"
 STOP = "button.battery_stop_top_balance"
 MODE = "select.victron_gx_charge_mode"
-VIRTUAL = 100
-
-
-@pytest.fixture
-async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulator]:
-    """A GX with a real BMS (512), DVCC on, and the dbus-mqtt-battery driver installed."""
-    sim = VenusSimulator(
-        mqtt_broker.host,
-        mqtt_broker.port,
-        portal_id=PORTAL_ID,
-        battery=BatteryConfig(instance=512, cells=16),
-        mqtt_battery=MqttBatteryConfig(instance=VIRTUAL),
-        seed=1,
-    )
-    await sim.start()
-    sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-    sim.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", VIRTUAL)
-    await settle(None, quiet=0.05)
-    yield sim
-    await sim.stop()
 
 
 async def press(hass: HomeAssistant, entity_id: str) -> None:
