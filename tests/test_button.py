@@ -63,10 +63,13 @@ async def test_only_devices_that_are_gone_can_be_removed(
             config_entry_id=init_integration.entry_id, identifiers={(DOMAIN, identifier)}
         )
 
-    gx = device_registry.async_get_device(identifiers={(DOMAIN, PORTAL_ID)})
-    battery = device_registry.async_get_device(identifiers={(DOMAIN, f"{PORTAL_ID}_battery")})
-    assert gx is not None
-    assert battery is not None
+    # Looked up by entry (async_get_device by identifiers is deprecated on newer HA).
+    devices = {
+        identifier: entry
+        for entry in dr.async_entries_for_config_entry(device_registry, init_integration.entry_id)
+        for _, identifier in entry.identifiers
+    }
+    gx, battery = devices[PORTAL_ID], devices[f"{PORTAL_ID}_battery"]
     assert gx.sw_version == "v3.60"
     assert gx.configuration_url == "https://vrm.victronenergy.com/"
     assert battery.manufacturer == "JKBMS"
