@@ -8,6 +8,7 @@ error card or logs a console error, at desktop and at phone width.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -164,6 +165,25 @@ def test_dashboard_views_have_no_errors(stack: Stack, open_page: Any, size: str)
             assert overflow <= 0
         screenshot(page, stack, f"{view}-{size}")
     assert console.errors == [], console.errors
+
+
+def test_the_device_page_lists_cells_in_number_order(stack: Stack, open_page: Any) -> None:
+    if stack.cells != 16:
+        pytest.skip("one pack with cells 1-9 and 10-16 shows the order")
+    page, console = open_page("desktop")
+    goto_view(page, stack, "battery")
+    device = page.evaluate(
+        "() => Object.values(document.querySelector('home-assistant').hass.entities)"
+        ".find((e) => e.translation_key === 'cell_voltage').device_id"
+    )
+    page.goto(f"{stack.url}/config/devices/device/{device}", wait_until="domcontentloaded")
+    # Entity rows of the device page, in the order the page shows them.
+    rows = page.locator("div.info").filter(has_text=re.compile(r"Cell\s+\d+ voltage"))
+    expect(rows).to_have_count(stack.cells, timeout=LOAD_MS)
+    shown = [int(re.findall(r"\d+", text)[0]) for text in rows.all_inner_texts()]
+    assert shown == list(range(1, stack.cells + 1))
+    screenshot(page, stack, "battery-device-page")
+    assert console.errors == []
 
 
 def test_the_energy_dashboard_is_configured(stack: Stack, open_page: Any) -> None:

@@ -82,3 +82,15 @@ async def test_only_devices_that_are_gone_can_be_removed(
     simulator.remove_service("battery", 512)
     await wait_until(lambda: not init_integration.runtime_data.venus.battery())
     assert await async_remove_config_entry_device(hass, init_integration, battery)
+
+
+async def test_cells_sort_in_number_order_and_keep_their_entity_ids(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    # The frontend sorts names with Intl.Collator, which puts the figure space padding
+    # 1-9 before the digits (the browser tests check the device page's order).
+    assert hass.states.get("sensor.battery_cell_2_voltage").name == "Battery Cell \u20072 voltage"
+    assert hass.states.get("sensor.battery_cell_10_voltage").name == "Battery Cell 10 voltage"
+    attributes = hass.states.get("sensor.battery_cell_2_voltage").attributes
+    assert attributes["cell"] == 2
+    assert attributes["balancing"] is False

@@ -43,7 +43,7 @@ from homeassistant.helpers.typing import StateType
 from .balancer import BalancerRunner, BalancerStatus, manual_advice
 from .const import BALANCER_MAKER, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
-from .entity import BatteryEntity
+from .entity import FIGURE_SPACE, BatteryEntity
 from .logic.balancer.advisory import Advice
 from .logic.balancer.planner import RANGES, Strategy
 
@@ -243,7 +243,10 @@ class BalancerSensor(BalancerEntity, SensorEntity):
         self._live = description.live
         self.number = number
         if description.per is not None:
-            self._attr_translation_placeholders = {description.per: str(number)}
+            # Padded like the battery's cells, so device pages list 1, 2 ... 10 in order.
+            self._attr_translation_placeholders = {
+                description.per: str(number).rjust(2, FIGURE_SPACE)
+            }
 
     @property
     def native_value(self) -> StateType:

@@ -14,16 +14,16 @@ from datetime import timedelta
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
-    SensorEntity,
     SensorEntityDescription,
+    SensorExtraStoredData,
     SensorStateClass,
 )
 from homeassistant.const import UnitOfEnergy
 from homeassistant.core import callback
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.event import async_track_time_interval
-from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
 from .coordinator import VenusCoordinator
 from .entity import BatteryEntity, VenusEntity
@@ -110,17 +110,17 @@ def energy_sensors(coordinator: VenusCoordinator) -> Iterable[Entity]:
 
 
 @dataclass
-class StoredTotal(ExtraStoredData):
-    """The total and the last counter readings, kept by HA's restore-state store."""
+class StoredTotal(SensorExtraStoredData):
+    """The sensor's value plus the total and the last counter readings behind it."""
 
     total: EnergyTotal
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON for the store."""
-        return self.total.as_dict()
+        """JSON for HA's restore-state store."""
+        return super().as_dict() | self.total.as_dict()
 
 
-class _EnergyTotalMixin(VenusEntity, SensorEntity, RestoreEntity):
+class _EnergyTotalMixin(VenusEntity, RestoreSensor):
     """Shared by the battery and GX energy sensors."""
 
     entity_description: EnergySensorDescription
@@ -138,7 +138,7 @@ class _EnergyTotalMixin(VenusEntity, SensorEntity, RestoreEntity):
     @property
     def extra_restore_state_data(self) -> StoredTotal:
         """What survives a restart."""
-        return StoredTotal(self._total)
+        return StoredTotal(self.native_value, UnitOfEnergy.KILO_WATT_HOUR, self._total)
 
     @property
     def native_value(self) -> float | None:
