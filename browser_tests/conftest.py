@@ -157,6 +157,7 @@ def open_page(browser: Browser) -> Iterator[Any]:
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
+        page.set_default_timeout(60_000)  # a loaded machine is slow, never wrong
         console = Console()
         page.on("console", console.on_message)
         page.on("pageerror", console.on_error)

@@ -131,7 +131,9 @@ def test_the_visual_editor_opens(stack: Stack, open_page: Any) -> None:
     page, console = open_page("desktop")
     page.goto(f"{stack.url}/lovelace/0?edit=1", wait_until="domcontentloaded")
     expect(page.locator(f"{CARD} .cell").first).to_be_attached(timeout=LOAD_MS)
-    page.locator("hui-card-options").get_by_text("Edit", exact=True).first.click()
+    options = page.locator("hui-card-options")
+    expect(options.first).to_be_attached(timeout=LOAD_MS)  # the dashboard is in edit mode
+    options.get_by_text("Edit", exact=True).first.click()
     editor = page.locator(f"{CARD}-editor")
     expect(editor).to_be_attached(timeout=LOAD_MS)
     expect(editor.locator("ha-form").first).to_be_attached(timeout=LOAD_MS)
