@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from demo.energy_day import DemoClock, demo_clock, import_statistics, simulate_day_before
 from demo.ha_config import ROOT, write_config
 from simulator import (
     BalancerConfig,
@@ -33,7 +34,8 @@ from simulator import (
     VenusSimulator,
 )
 from simulator.bms import BmsConfig
-from simulator.chargers import EssConfig, MpptConfig, MultiPlusConfig
+from simulator.chargers import EssConfig, GridMeterConfig, MpptConfig, MultiPlusConfig
+from simulator.mqtt_battery import MqttBatteryConfig
 from simulator.mqtt_ev_charger import MqttEvChargerConfig
 from simulator.pack import PackConfig
 from simulator.plant import PlantConfig
@@ -43,6 +45,7 @@ DOMAIN = "victron_balance"
 PORTAL_ID = "c0ffee000001"
 EVSE_ID = "openevse-demo"
 BALANCER_SWITCH = "switch.balancer_bal1_balancing"
+TOP_BALANCE_BUTTON = "button.battery_start_top_balance"
 CELLS = 16
 _LOGGER = logging.getLogger("demo")
 
@@ -69,20 +72,25 @@ async def start_embedded_broker(port: int) -> Any:
     return broker
 
 
-# Day 172 (late June) of pvlib's measured typical year has sun with passing clouds.
-DEMO_START_HOUR = 24 * 172 + 10.5
+VIRTUAL_BMS = MqttBatteryConfig(instance=100)
 
 
-def demo_plant() -> PlantConfig:
-    """An imbalanced 16S 280 Ah LiFePO4 pack, MultiPlus-II, MPPT, 5 kWp and a household."""
+def demo_plant(start_hour: float, cells: int = CELLS) -> PlantConfig:
+    """An imbalanced 280 Ah LiFePO4 pack (16S), MultiPlus-II, MPPT, 5 kWp and a household.
+
+    ESS as most Victron owners run it: PV feeds the loads and the battery, the grid
+    covers the rest; the MultiPlus does not charge the battery from the grid.
+    """
     return PlantConfig(
-        pack=PackConfig(cells=CELLS, soc=0.80, soc_spread=0.10, seed=3),
-        bms=BmsConfig(balance_current=1.0),
-        multiplus=MultiPlusConfig(),
+        pack=PackConfig(cells=cells, soc=0.80, soc_spread=0.10, seed=3),
+        # A JK BMS's default: bleed any cell 10 mV above the lowest from 3.0 V on.
+        bms=BmsConfig(balance_current=1.0, balance_start=3.0, ccl_by_cell_voltage=False),
+        multiplus=MultiPlusConfig(grid_charging=False),
         mppt=MpptConfig(),
+        grid_meter=GridMeterConfig(),
         ess=EssConfig(),
-        pv=tmy_pv_profile(5.0, start_hour=DEMO_START_HOUR),
-        load=bdew_h0_profile(3500.0, start_hour=DEMO_START_HOUR),
+        pv=tmy_pv_profile(5.0, start_hour=start_hour),
+        load=bdew_h0_profile(3500.0, start_hour=start_hour),
     )
 
 
@@ -165,16 +173,30 @@ async def feed_ev_load(sim: VenusSimulator, evse: OpenEvseSimulator) -> None:
 
 
 async def ensure_demo_user(hass: Any) -> Any:
-    """A user to be logged in as (trusted network, no password)."""
+    """A user to be logged in as (trusted network, no password), on the server's clock."""
     from homeassistant.auth.const import GROUP_ID_ADMIN  # noqa: PLC0415
+    from homeassistant.components.frontend.storage import async_user_store  # noqa: PLC0415
 
     for user in await hass.auth.async_get_users():
         if not user.system_generated and user.name == "Demo":
-            return user
-    return await hass.auth.async_create_user("Demo", group_ids=[GROUP_ID_ADMIN])
+            break
+    else:
+        user = await hass.auth.async_create_user("Demo", group_ids=[GROUP_ID_ADMIN])
+    # The demo's time zone makes the wall clock match the simulated sun; show times in it.
+    store, data = await async_user_store(hass, user.id)
+    data["language"] = {
+        "language": "en",
+        "number_format": "language",
+        "time_format": "language",
+        "date_format": "language",
+        "first_weekday": "language",
+        "time_zone": "server",
+    }
+    await store.async_save(data)
+    return user
 
 
-async def smoke_check(hass: Any, port: int, wait: float) -> dict[str, Any]:
+async def smoke_check(hass: Any, port: int, wait: float, expected_cells: int) -> dict[str, Any]:
     """Ask Home Assistant's REST API which integration entities carry live values."""
     from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN  # noqa: PLC0415
 
@@ -225,13 +247,30 @@ async def smoke_check(hass: Any, port: int, wait: float) -> dict[str, Any]:
                 ),
             }
             devices_live = {"sensor.ev_charger_status", "sensor.balancer_bal1_status"} <= set(live)
-            summary["ok"] = len(cells) == CELLS and len(live) >= 20 and devices_live
+            summary["ok"] = len(cells) == expected_cells and len(live) >= 20 and devices_live
             if summary["ok"] or time.monotonic() > deadline:
                 return summary
             await asyncio.sleep(2)
 
 
-async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
+async def start_top_balance(hass: Any) -> None:
+    """Show a top balance at work: the same button a user presses."""
+    from homeassistant.exceptions import HomeAssistantError  # noqa: PLC0415
+
+    try:
+        await hass.services.async_call(
+            "button", "press", {"entity_id": TOP_BALANCE_BUTTON}, blocking=True
+        )
+    except HomeAssistantError as err:
+        _LOGGER.warning("the demo's top balance did not start: %s", err)
+
+
+async def main(
+    args: argparse.Namespace,
+    clock: DemoClock,
+    plant: PlantConfig,
+    day: tuple[list[tuple[Any, Any]], Any],
+) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     started = time.monotonic()
     broker = None
@@ -246,13 +285,20 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
         broker_host,
         broker_port,
         portal_id=PORTAL_ID,
-        battery=BatteryConfig(cells=CELLS),
+        battery=BatteryConfig(cells=args.cells),
         plant=plant,
         speed=args.speed,
         seed=3,
         mqtt_ev_charger=MqttEvChargerConfig(),
+        mqtt_battery=VIRTUAL_BMS,
     )
+    hours, counters_now = day
+    assert sim.plant is not None
+    sim.plant.energy = counters_now  # the devices' counters go on from the day before
     await sim.start()
+    # DVCC on; the controlling BMS stays "automatic": the integration switches it to the
+    # virtual BMS (dbus-mqtt-battery) for the top balance and gives it back afterwards.
+    sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
     evse = OpenEvseSimulator(
         broker_host,
         broker_port,
@@ -269,22 +315,26 @@ async def main(args: argparse.Namespace, plant: PlantConfig) -> int:
         broker_port,
         balancer_id="bal1",
         cells=sim.plant.pack,  # the balancer's DC/DC charges the simulated cells
-        config=BalancerConfig.lifepo4(relays=CELLS),
+        config=BalancerConfig.lifepo4(relays=args.cells),
         speed=args.speed,
     )
     await balancer.start()
     port = free_port() if args.smoke else args.port
     config_dir: Path = args.config
-    await asyncio.to_thread(write_config, config_dir, port)
+    await asyncio.to_thread(write_config, config_dir, port, clock.time_zone)
     hass = None
     try:
         hass = await start_home_assistant(config_dir)
         await configure_integration(hass, broker_host, broker_port)
         await ensure_demo_user(hass)
+        await import_statistics(hass, hours)
         await start_balancing(hass)
+        await start_top_balance(hass)
         url = f"http://127.0.0.1:{port}/victron-balance"
         if args.smoke:
-            summary = await smoke_check(hass, port, wait=args.smoke_seconds)
+            summary = await smoke_check(
+                hass, port, wait=args.smoke_seconds, expected_cells=args.cells
+            )
             summary["seconds_to_live"] = round(time.monotonic() - started, 1)
             print(json.dumps(summary, indent=2))
             return 0 if summary["ok"] else 1
@@ -311,6 +361,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--config", type=Path, default=ROOT / ".demo" / "config", help="HA config folder"
     )
+    parser.add_argument("--cells", type=int, default=CELLS, help="cells in series (1-32)")
     parser.add_argument("--smoke", action="store_true", help="headless check, then exit 0/1")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     parser.add_argument("--smoke-seconds", type=float, default=90.0, help="how long --smoke waits")
@@ -324,6 +375,9 @@ if __name__ == "__main__":
         arguments = parse_args(sys.argv[1:])
         # Read pvlib's and demandlib's data before the event loop and Home Assistant
         # start: pandas changes warning filters while parsing, which is not thread-safe.
-        sys.exit(asyncio.run(main(arguments, demo_plant())))
+        clock = demo_clock()
+        plant = demo_plant(clock.start_hour, arguments.cells)
+        day = simulate_day_before(clock, lambda hour: demo_plant(hour, arguments.cells))
+        sys.exit(asyncio.run(main(arguments, clock, plant, day)))
     except KeyboardInterrupt:
         sys.exit(0)

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+from demo.energy_day import ENERGY_PREFERENCES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CONFIGURATION_YAML = """\
@@ -16,7 +18,7 @@ homeassistant:
   longitude: 4.89
   elevation: 0
   unit_system: metric
-  time_zone: UTC
+  time_zone: {time_zone}
   country: NL
   currency: EUR
   auth_providers:
@@ -35,6 +37,7 @@ config:
 api:
 history:
 logbook:
+energy:
 recorder:
   purge_keep_days: 1
   commit_interval: 5
@@ -63,16 +66,25 @@ ONBOARDING_DONE = {
 }
 
 
-def write_config(config_dir: Path, port: int) -> None:
-    """Create or refresh the demo's configuration folder."""
+def write_config(config_dir: Path, port: int, time_zone: str = "UTC") -> None:
+    """Create or refresh the demo's configuration folder.
+
+    Each start simulates a new day: the history and restored states of the last run go.
+    """
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(CONFIGURATION_YAML.format(port=port))
+    (config_dir / "configuration.yaml").write_text(
+        CONFIGURATION_YAML.format(port=port, time_zone=time_zone)
+    )
+    for stale in ("home-assistant_v2.db", "home-assistant_v2.db-wal", "home-assistant_v2.db-shm"):
+        (config_dir / stale).unlink(missing_ok=True)
     shutil.copyfile(
         ROOT / "dashboards" / "victron_balance.yaml",
         config_dir / "victron_balance_dashboard.yaml",
     )
     storage = config_dir / ".storage"
     storage.mkdir(exist_ok=True)
+    (storage / "core.restore_state").unlink(missing_ok=True)
+    (storage / "energy").write_text(json.dumps(ENERGY_PREFERENCES))
     onboarding = storage / "onboarding"
     if not onboarding.exists():
         onboarding.write_text(json.dumps(ONBOARDING_DONE))

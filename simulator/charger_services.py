@@ -1,4 +1,4 @@
-"""The vebus (MultiPlus) and solarcharger (MPPT) services and their live values.
+"""The vebus (MultiPlus), solarcharger (MPPT) and grid meter services and their live values.
 
 ``Link/ChargeCurrent`` and ``Link/ChargeVoltage`` are where DVCC's limits become
 visible (behaviour 23): the user MaxChargeCurrent never appears under system/0,
@@ -8,8 +8,9 @@ control the charger.
 
 from __future__ import annotations
 
-from simulator.chargers import Flows, MpptConfig, MultiPlusConfig
+from simulator.chargers import Flows, GridMeterConfig, MpptConfig, MultiPlusConfig
 from simulator.dvcc import ChargerLimits
+from simulator.energy import EnergyTotals
 from simulator.items import JsonValue, Service
 
 # vebus /State and solarcharger /State (com.victronenergy charger states).
@@ -61,6 +62,7 @@ def build_solarcharger_service(config: MpptConfig) -> Service:
         ("/Dc/0/Voltage", None),
         ("/Dc/0/Current", 0.0),
         ("/Yield/Power", 0.0),
+        ("/Yield/User", 0.0),  # total yield, kWh
         ("/Pv/V", 0.0),
         ("/Link/NetworkMode", 0),
         ("/Link/ChargeCurrent", None),
@@ -69,6 +71,30 @@ def build_solarcharger_service(config: MpptConfig) -> Service:
     ):
         service.add(path, value)
     return service
+
+
+def build_grid_meter_service(config: GridMeterConfig) -> Service:
+    """com.victronenergy.grid.cgwacs_ttyUSB0_mb1: an ET112 energy meter at the grid."""
+    service = Service("grid", config.instance, "com.victronenergy.grid.cgwacs_ttyUSB0_mb1")
+    _identity(service, 0xB34B, "Carlo Gavazzi ET112", "dbus-cgwacs", "/dev/ttyUSB0")
+    for path, value in (
+        ("/Ac/Power", 0.0),
+        ("/Ac/L1/Power", 0.0),
+        ("/Ac/Energy/Forward", 0.0),  # imported, kWh
+        ("/Ac/Energy/Reverse", 0.0),  # exported, kWh
+    ):
+        service.add(path, value)
+    return service
+
+
+def grid_meter_values(flows: Flows, energy: EnergyTotals) -> dict[str, JsonValue]:
+    """Live grid meter values (the meter counts in 10 Wh steps)."""
+    return {
+        "/Ac/Power": round(flows.grid_power),
+        "/Ac/L1/Power": round(flows.grid_power),
+        "/Ac/Energy/Forward": round(energy.grid_import, 2),
+        "/Ac/Energy/Reverse": round(energy.grid_export, 2),
+    }
 
 
 def _state(current: float, limit: float | None, at_voltage: bool) -> int:
@@ -98,11 +124,18 @@ def vebus_values(
 
 
 def solarcharger_values(
-    flows: Flows, limits: ChargerLimits, pack_voltage: float, at_voltage: bool
+    flows: Flows,
+    limits: ChargerLimits,
+    pack_voltage: float,
+    at_voltage: bool,
+    energy: EnergyTotals | None = None,
 ) -> dict[str, JsonValue]:
     """Live solarcharger values for one published instant."""
     current = flows.mppt_current
-    return {
+    counters: dict[str, JsonValue] = {}
+    if energy is not None:
+        counters["/Yield/User"] = round(energy.pv_yield, 2)
+    return counters | {
         "/State": _state(current, limits.current, at_voltage),
         "/Dc/0/Voltage": round(pack_voltage, 2),
         "/Dc/0/Current": round(current, 1),

@@ -44,6 +44,13 @@ class MpptConfig:
 
 
 @dataclass(frozen=True)
+class GridMeterConfig:
+    """A grid meter (an ET112 on the GX), the source of the import/export counters."""
+
+    instance: int = 30
+
+
+@dataclass(frozen=True)
 class EssConfig:
     """The ESS assistant's basic policy."""
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from simulator.charger_services import solarcharger_values, vebus_values
+from simulator.charger_services import grid_meter_values, solarcharger_values, vebus_values
 from simulator.clock import SimClock
 from simulator.dvcc import UNCONTROLLED, BmsLimits
 from simulator.items import ItemStore, JsonValue, Service
@@ -105,7 +105,13 @@ class LivePlant:
         flows = model.flows
         battery = self.store.service("battery", self.battery_instance)
         if battery is not None:
-            self._apply(battery, dict(model.bms.paths()))
+            energy = model.energy
+            history: dict[str, JsonValue] = {
+                # Only a battery service that has these paths (serialbattery) shows them.
+                "/History/ChargedEnergy": round(energy.battery_charged, 2),
+                "/History/DischargedEnergy": round(energy.battery_discharged, 2),
+            }
+            self._apply(battery, dict(model.bms.paths()) | history)
         volts = model.pack.voltage()
         limits = model.charger_limits if model.settings.enabled else UNCONTROLLED
         at_voltage = flows.charge_voltage_limit > 0 and volts >= flows.charge_voltage_limit - 0.05
@@ -117,7 +123,13 @@ class LivePlant:
         if config.mppt is not None:
             mppt = self.store.service("solarcharger", config.mppt.instance)
             if mppt is not None:
-                self._apply(mppt, solarcharger_values(flows, limits, volts, at_voltage))
+                self._apply(
+                    mppt, solarcharger_values(flows, limits, volts, at_voltage, model.energy)
+                )
+        if config.grid_meter is not None:
+            meter = self.store.service("grid", config.grid_meter.instance)
+            if meter is not None:
+                self._apply(meter, grid_meter_values(flows, model.energy))
         system = self.store.service("system", 0)
         if system is not None:
             self._apply(

@@ -16,8 +16,16 @@ import random
 from dataclasses import dataclass, field
 
 from simulator.bms import Bms, BmsConfig
-from simulator.chargers import EssConfig, Flows, MpptConfig, MultiPlusConfig, cc_cv_current
+from simulator.chargers import (
+    EssConfig,
+    Flows,
+    GridMeterConfig,
+    MpptConfig,
+    MultiPlusConfig,
+    cc_cv_current,
+)
 from simulator.dvcc import BmsLimits, ChargerLimits, DvccLoop, DvccSettings, effective_cvl
+from simulator.energy import EnergyTotals
 from simulator.pack import Pack, PackConfig
 from simulator.profiles import Profile, constant
 
@@ -30,6 +38,7 @@ class PlantConfig:
     bms: BmsConfig = field(default_factory=BmsConfig)
     multiplus: MultiPlusConfig | None = None
     mppt: MpptConfig | None = None
+    grid_meter: GridMeterConfig | None = None
     ess: EssConfig | None = None
     dc_coupled_feed_in: bool = False
     pv: Profile = field(default_factory=lambda: constant(0.0))  # W available at the MPPT
@@ -57,6 +66,7 @@ class PlantModel:
         self.now = 0.0
         self.steps = 0
         self.flows = Flows()
+        self.energy = EnergyTotals()
         self.bms.update(self.now)
 
     # ------------------------------------------------------------------ inputs
@@ -115,6 +125,7 @@ class PlantModel:
         if self.dvcc.due(self.now):
             self.dvcc.run(self.now, self.settings, self.bms_limits())
         self.flows = self._split_power()
+        self.energy.add(self.flows, self.flows.battery_current * self.pack.voltage(), dt)
         self.pack.step(self.flows.battery_current, dt)
         self.now += dt
         self.steps += 1

@@ -77,6 +77,14 @@ def _identity(
     service.add("/CustomName", "")
 
 
+def build_platform_service() -> Service:
+    """com.victronenergy.platform (venus-platform): the GX's own firmware version."""
+    service = Service("platform", 0, "com.victronenergy.platform")
+    service.add("/Firmware/Installed/Version", "v3.60")
+    service.add("/Firmware/Installed/Build", "20250617090000")
+    return service
+
+
 def build_system_service(portal_id: str) -> Service:
     """com.victronenergy.system (dbus-systemcalc-py); battery-derived paths start null."""
     service = Service("system", 0, "com.victronenergy.system")
@@ -214,6 +222,9 @@ def build_battery_service(config: BatteryConfig, seed: int) -> Service:
     if config.flavour == "serialbattery":
         service.add("/Voltages/Sum", None)
         service.add("/Voltages/Diff", None)
+        # serialbattery's lifetime counters (kWh); dbus-mqtt-battery has none.
+        service.add("/History/ChargedEnergy", 0.0)
+        service.add("/History/DischargedEnergy", 0.0)
     service.add("/Balancing", 0)
     service.add("/Io/AllowToCharge", 1)
     service.add("/Io/AllowToDischarge", 1)

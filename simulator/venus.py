@@ -16,7 +16,11 @@ from simulator.battery import (
     check_cell_count,
     derive,
 )
-from simulator.charger_services import build_solarcharger_service, build_vebus_service
+from simulator.charger_services import (
+    build_grid_meter_service,
+    build_solarcharger_service,
+    build_vebus_service,
+)
 from simulator.clock import SimClock
 from simulator.flashmq import FlashMqPlugin
 from simulator.items import Item, ItemStore, JsonValue, Service, same_value
@@ -27,6 +31,7 @@ from simulator.mqtt_link import MqttLink
 from simulator.plant import PlantConfig, PlantModel
 from simulator.services import (
     build_battery_service,
+    build_platform_service,
     build_settings_service,
     build_system_service,
     initial_cell_voltages,
@@ -101,6 +106,7 @@ class VenusSimulator:
         self.store = ItemStore()
         self.store.add_service(build_system_service(portal_id))
         self.store.add_service(build_settings_service())
+        self.store.add_service(build_platform_service())
         self._batteries: dict[int, BatteryConfig] = {}
         self._update_timers: dict[int, ClockTimer] = {}
         self._running = False
@@ -162,6 +168,8 @@ class VenusSimulator:
             self.store.add_service(build_vebus_service(config.multiplus))
         if config.mppt is not None:
             self.store.add_service(build_solarcharger_service(config.mppt))
+        if config.grid_meter is not None:
+            self.store.add_service(build_grid_meter_service(config.grid_meter))
         self._live = LivePlant(
             self.plant,
             self.clock,

@@ -8,16 +8,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from homeassistant.components.automation.config import async_validate_config_item
-from homeassistant.components.blueprint.models import Blueprint, BlueprintInputs
-from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
-from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.util.yaml import load_yaml_dict
 
 from custom_components.victron_balance import (
     balancer_entities,
     binary_sensor,
+    button,
+    energy_entities,
     number,
     select,
     sensor,
@@ -55,6 +53,7 @@ def test_hacs_json() -> None:
 PLATFORMS = {
     "sensor": sensor,
     "binary_sensor": binary_sensor,
+    "button": button,
     "number": number,
     "select": select,
     "switch": switch,
@@ -78,9 +77,12 @@ def _descriptions(module: ModuleType) -> list[EntityDescription]:
 
 
 def _platform_descriptions(platform: str) -> list[EntityDescription]:
-    """The platform module's descriptions plus the balancer's for that platform."""
-    return _descriptions(PLATFORMS[platform]) + list(
-        balancer_entities.DESCRIPTIONS.get(platform, ())
+    """The platform module's descriptions plus the balancer's (and energy's) for it."""
+    extra = _descriptions(energy_entities) if platform == "sensor" else []
+    return (
+        _descriptions(PLATFORMS[platform])
+        + list(balancer_entities.DESCRIPTIONS.get(platform, ()))
+        + extra
     )
 
 
@@ -131,36 +133,3 @@ def test_config_flow_errors_are_translated() -> None:
     )
     assert errors <= set(TRANSLATIONS["config"]["error"])
     assert "wrong_portal" in TRANSLATIONS["config"]["abort"]
-
-
-BLUEPRINT_INPUTS = {
-    "cell_spread_alert.yaml": {
-        "spread_sensor": "sensor.battery_cell_voltage_spread",
-        "threshold": 40,
-        "duration": {"minutes": 5},
-        "actions": [{"action": "persistent_notification.create", "data": {"message": "spread"}}],
-    },
-    "battery_alarm_alert.yaml": {
-        "alarms": ["binary_sensor.battery_high_voltage_alarm"],
-        "actions": [{"action": "persistent_notification.create", "data": {"message": "alarm"}}],
-    },
-}
-
-
-@pytest.mark.parametrize(
-    "path", sorted((ROOT / "blueprints").rglob("*.yaml")), ids=lambda path: path.name
-)
-async def test_blueprints_make_valid_automations(hass: HomeAssistant, path: Path) -> None:
-    blueprint = Blueprint(
-        load_yaml_dict(str(path)), expected_domain="automation", schema=BLUEPRINT_SCHEMA
-    )
-    assert blueprint.metadata["source_url"].endswith(path.name)
-    inputs = BlueprintInputs(
-        blueprint,
-        {"use_blueprint": {"path": path.name, "input": BLUEPRINT_INPUTS[path.name]}},
-    )
-    inputs.validate()
-    automation = inputs.async_substitute()
-    validated = await async_validate_config_item(hass, "test", {"id": "1", **automation})
-    assert validated is not None
-    assert validated.validation_error is None

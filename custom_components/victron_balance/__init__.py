@@ -14,10 +14,12 @@ from homeassistant.exceptions import (
     ConfigEntryNotReady,
 )
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
 from .balancer import BalancerManager
 from .broker import async_create_session, status_will
+from .cells_card import async_register_cells_card
 from .charge_runner import ChargeRunner
 from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
@@ -29,6 +31,7 @@ from .transport.venus_link import VenusLink, VenusNotAnswering
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
+    Platform.BUTTON,
     Platform.NUMBER,
     Platform.SELECT,
     Platform.SENSOR,
@@ -39,8 +42,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's services (once, for all entries)."""
+    """Register the integration's services and its cells card (once, for all entries)."""
     async_setup_services(hass)
+    await async_register_cells_card(hass)
     return True
 
 
@@ -149,6 +153,31 @@ def _reload_on_evse_change(
             hass.config_entries.async_schedule_reload(changed.entry_id)
 
     return reload_if_needed
+
+
+def _devices_in_use(entry: VictronBalanceConfigEntry) -> set[tuple[str, str]]:
+    """Device identifiers that are there now: the GX, its battery, live balancers, the EVSE."""
+    runtime = entry.runtime_data
+    portal_id = runtime.venus.portal_id
+    in_use = {(DOMAIN, portal_id)}
+    battery = runtime.venus.battery()
+    if battery is not None and battery.present:
+        in_use.add((DOMAIN, f"{portal_id}_battery"))
+    in_use.update(
+        (DOMAIN, f"{portal_id}_balancer_{balancer_id}")
+        for balancer_id, runner in runtime.balancer.runners.items()
+        if runner.online
+    )
+    if runtime.evse is not None:
+        in_use.add((DOMAIN, f"{portal_id}_evse_{runtime.evse.link.base_topic}"))
+    return in_use
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: VictronBalanceConfigEntry, device: DeviceEntry
+) -> bool:
+    """A device may be deleted once it is gone (a balancer unplugged, an old EVSE)."""
+    return not device.identifiers & _devices_in_use(entry)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntry) -> bool:

@@ -41,9 +41,9 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.typing import StateType
 
 from .balancer import BalancerRunner, BalancerStatus, manual_advice
-from .const import DOMAIN
+from .const import BALANCER_MAKER, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
-from .entity import BatteryEntity
+from .entity import FIGURE_SPACE, BatteryEntity
 from .logic.balancer.advisory import Advice
 from .logic.balancer.planner import RANGES, Strategy
 
@@ -57,6 +57,7 @@ def balancer_device_info(runner: BalancerRunner) -> DeviceInfo:
     return DeviceInfo(
         identifiers={(DOMAIN, f"{portal_id}_balancer_{runner.balancer_id}")},
         name=f"Balancer {runner.balancer_id}",
+        manufacturer=BALANCER_MAKER,
         model=f"Relay balancer, {info.relays} {info.kind}s",
         via_device=(DOMAIN, portal_id),
     )
@@ -150,6 +151,13 @@ def _planned_minutes(runner: BalancerRunner, number: int) -> float | None:
     return round(scan.plan.minutes[number - 1], 1)
 
 
+def _plan_attributes(runner: BalancerRunner, _number: int) -> dict[str, Any]:
+    """The planned charge per cell (minutes, cell 1 first): the cells card marks them."""
+    scan = runner.last_scan
+    planned = None if scan is None or scan.plan is None else scan.plan.minutes
+    return {"planned_minutes": None if planned is None else [round(m, 1) for m in planned]}
+
+
 def _relay_life(runner: BalancerRunner, _number: int) -> float:
     return round(runner.relay_life_pct()[0], 4)
 
@@ -178,6 +186,7 @@ BALANCER_SENSORS: tuple[BalancerSensorDescription, ...] = (
         key="balancer_active_cell",
         translation_key="balancer_active_cell",
         value_fn=lambda runner, _number: runner.active_cell,
+        attributes_fn=_plan_attributes,
     ),
     BalancerSensorDescription(
         key="balancer_remaining",
@@ -192,7 +201,7 @@ BALANCER_SENSORS: tuple[BalancerSensorDescription, ...] = (
         translation_key="balancer_relay_life",
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=3,
+        suggested_display_precision=1,
         live=False,
         value_fn=_relay_life,
         attributes_fn=lambda runner, _number: {"relay": runner.relay_life_pct()[1]},
@@ -234,7 +243,10 @@ class BalancerSensor(BalancerEntity, SensorEntity):
         self._live = description.live
         self.number = number
         if description.per is not None:
-            self._attr_translation_placeholders = {description.per: str(number)}
+            # Padded like the battery's cells, so device pages list 1, 2 ... 10 in order.
+            self._attr_translation_placeholders = {
+                description.per: str(number).rjust(2, FIGURE_SPACE)
+            }
 
     @property
     def native_value(self) -> StateType:

@@ -34,3 +34,5 @@ CONF_EVSE_BROKER: Final = "evse_broker"
 CONF_EVSE_IN_VENUS: Final = "evse_in_venus"
 CONF_EV_CHARGER_TOPIC: Final = "ev_charger_topic"
 CONF_EV_CHARGER_INSTANCE: Final = "ev_charger_instance"
+# The relay balancer is this project's own open hardware (docs/balancer-mqtt.md).
+BALANCER_MAKER: Final = "Victron Balance project"

@@ -13,17 +13,33 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import DOMAIN, MANUFACTURER
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .logic.venus_state import BatteryView
+from .logic.venus_topics import ServiceKey
+
+VRM_URL = "https://vrm.victronenergy.com/"
+FIGURE_SPACE = "\u2007"  # as wide as a digit
+PLATFORM = ServiceKey("platform", 0)
 
 
 def gx_device_info(coordinator: VenusCoordinator) -> DeviceInfo:
     """The GX device (Cerbo GX, MultiPlus-II GX, Raspberry Pi with Venus OS)."""
+    firmware = coordinator.link.state.value(PLATFORM, "/Firmware/Installed/Version")
     return DeviceInfo(
         identifiers={(DOMAIN, coordinator.portal_id)},
         manufacturer=MANUFACTURER,
         model="Venus OS GX",
         name="Victron GX",
         serial_number=coordinator.portal_id,
+        sw_version=firmware if isinstance(firmware, str) else None,
+        configuration_url=VRM_URL,
     )
+
+
+def battery_maker(product_name: str | None) -> str | None:
+    """Venus names no maker; drivers put the BMS in brackets: "SerialBattery(JKBMS)"."""
+    if product_name is None:
+        return None
+    inside = product_name.partition("(")[2].partition(")")[0].strip()
+    return inside or product_name
 
 
 def battery_device_info(coordinator: VenusCoordinator) -> DeviceInfo:
@@ -35,6 +51,7 @@ def battery_device_info(coordinator: VenusCoordinator) -> DeviceInfo:
         model = name if isinstance(name, str) else None
     return DeviceInfo(
         identifiers={(DOMAIN, f"{coordinator.portal_id}_battery")},
+        manufacturer=battery_maker(model),
         model=model,
         name="Battery",
         via_device=(DOMAIN, coordinator.portal_id),
@@ -102,7 +119,9 @@ class CellEntity(BatteryEntity):
             coordinator, description, f"cell_{number}_{description.key.removeprefix('cell_')}"
         )
         self.cell = number
-        self._attr_translation_placeholders = {"cell": str(number)}
+        # A figure space pads 1-9 so device pages list cells 1, 2 ... 10 in order (names
+        # sort as text); it slugifies away, so entity ids stay `..._cell_1_...`.
+        self._attr_translation_placeholders = {"cell": str(number).rjust(2, FIGURE_SPACE)}
 
     @property
     def available(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
-from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -17,10 +16,10 @@ from .logic.evse_modes import EvseMode
 
 PARALLEL_UPDATES = 1
 
+# Not a configuration entity: it is what the user operates (start/stop a top balance).
 CHARGE_MODE = SelectEntityDescription(
     key="charge_mode",
     translation_key="charge_mode",
-    entity_category=EntityCategory.CONFIG,
     options=[mode.value for mode in ChargeMode],
 )
 

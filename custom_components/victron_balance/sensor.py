@@ -29,6 +29,7 @@ from homeassistant.helpers.typing import StateType
 from .balancer_entities import async_setup_balancer_sensors
 from .charge_runner import ChargeRunner
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
+from .energy_entities import energy_sensors
 from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
 from .evse import EvseControl
 from .evse_entity import EvseEntity
@@ -296,6 +297,7 @@ async def async_setup_entry(
             TopBalanceSensor(coordinator, entry.runtime_data.charge, description)
             for description in TOP_BALANCE_SENSORS
         ]
+        + list(energy_sensors(coordinator))
     )
     add_cells_as_they_appear(entry, async_add_entities, CellVoltageSensor)
     async_setup_balancer_sensors(entry, async_add_entities)
@@ -495,9 +497,18 @@ class CellVoltageSensor(CellEntity, SensorEntity):
         battery = self.battery
         return None if battery is None else battery.cell_voltage(self.cell)
 
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The cell's number and the BMS's balancing flag (for the cells card)."""
+        battery = self.battery
+        return {
+            "cell": self.cell,
+            "balancing": None if battery is None else battery.cell_balancing(self.cell),
+        }
+
     def shown_state(self) -> Any:
-        """Compare on the value."""
-        return self.native_value
+        """Compare on the value and the balancing flag."""
+        return (self.native_value, self.extra_state_attributes)
 
 
 # --- EV charger (openEVSE) ---------------------------------------------------------
@@ -628,6 +639,15 @@ EVSE_CONTROL_SENSORS: tuple[EvseControlSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=list(EVSE_CONTROL_REASONS),
         value_fn=_control_reason,
+    ),
+    EvseControlSensorDescription(
+        key="pv_surplus",
+        translation_key="pv_surplus",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=lambda control: None if (w := control.surplus.surplus_w) is None else round(w),
     ),
     EvseControlSensorDescription(
         key="evse_target_current",

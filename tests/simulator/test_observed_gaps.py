@@ -55,7 +55,7 @@ def shows(observer: Observer, topic: str, value: object) -> bool:
 async def test_full_publish_is_one_burst_over_every_service(
     make_sim: SimFactory, observer: Observer
 ) -> None:
-    """2: battery, evcharger, settings and system in one uninterrupted burst; completion last."""
+    """2: every service (battery, evcharger, platform, settings, system) in one burst."""
     sim = await make_sim(mqtt_ev_charger=MqttEvChargerConfig())
     await observer.publish(EVC_TOPIC, json.dumps({"Ac": {"Power": 2300.0}}))
     await wait_until(lambda: sim.store.service("evcharger", 100) is not None)
@@ -75,6 +75,7 @@ async def test_full_publish_is_one_burst_over_every_service(
     assert {topic.split("/")[2] for topic in burst} == {
         "battery",
         "evcharger",
+        "platform",
         "settings",
         "system",
     }

@@ -219,6 +219,11 @@ class PvSurplusController:
         """The settings in force."""
         return self._settings
 
+    @property
+    def surplus_w(self) -> float | None:
+        """The smoothed surplus the decisions follow, W (None until a reading)."""
+        return self._smoothed_w
+
     def update_settings(self, settings: SurplusSettings) -> None:
         """New settings from the next update on; timers, filter and latches carry on."""
         self._settings = settings

@@ -147,6 +147,7 @@ _ALARM = ValueSpec(ValueKind.INT, 0, 2)
 _TEXT = ValueSpec(ValueKind.TEXT)
 _PACK_VOLTAGE = ValueSpec(ValueKind.FLOAT, 0.0, 100.0)
 _POWER = ValueSpec(ValueKind.FLOAT, -1_000_000.0, 1_000_000.0)
+_ENERGY = ValueSpec(ValueKind.FLOAT, 0.0, 1_000_000_000.0)  # kWh counters
 
 _COMMON: dict[str, ValueSpec] = {
     "/ProductId": ValueSpec(ValueKind.INT, 0, 0xFFFF),
@@ -209,6 +210,8 @@ _BATTERY: dict[str, ValueSpec] = {
     "/Io/AllowToDischarge": _FLAG,
     "/Io/AllowToBalance": _FLAG,
     "/Balancing": _FLAG,
+    "/History/ChargedEnergy": _ENERGY,
+    "/History/DischargedEnergy": _ENERGY,
 }
 
 # Every alarm path Venus OS knows for a battery service (gui-v2 PageBatteryAlarms.qml).
@@ -247,6 +250,13 @@ _CHARGER: dict[str, ValueSpec] = {
     "/Link/ChargeVoltage": _PACK_VOLTAGE,
 }
 
+# An MPPT's lifetime yield (kWh) besides what DVCC hands it.
+_SOLARCHARGER: dict[str, ValueSpec] = {**_CHARGER, "/Yield/User": _ENERGY}
+
+# PV inverters and grid meters: lifetime kWh counters (grid: Forward = import).
+_PVINVERTER: dict[str, ValueSpec] = {"/Ac/Energy/Forward": _ENERGY}
+_GRID: dict[str, ValueSpec] = {"/Ac/Energy/Forward": _ENERGY, "/Ac/Energy/Reverse": _ENERGY}
+
 # The EV charger service (dbus-mqtt-ev-charger): what the GUI can change, and what it shows.
 _EVCHARGER: dict[str, ValueSpec] = {
     "/SetCurrent": ValueSpec(ValueKind.FLOAT, 0.0, 100.0),
@@ -257,14 +267,20 @@ _EVCHARGER: dict[str, ValueSpec] = {
     "/Ac/Power": _POWER,
 }
 
+# The GX itself (venus-platform): its firmware, shown on the GX device.
+_PLATFORM: dict[str, ValueSpec] = {"/Firmware/Installed/Version": _TEXT}
+
 # Services the integration reads; everything else on the broker is skipped silently.
 _BY_SERVICE: dict[str, dict[str, ValueSpec]] = {
     "system": _SYSTEM,
     "settings": _SETTINGS,
     "battery": _BATTERY,
     "vebus": _CHARGER,
-    "solarcharger": _CHARGER,
+    "solarcharger": _SOLARCHARGER,
+    "pvinverter": _PVINVERTER,
+    "grid": _GRID,
     "evcharger": _EVCHARGER,
+    "platform": _PLATFORM,
 }
 
 

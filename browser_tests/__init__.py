@@ -1,0 +1,1 @@
+"""Browser tests: the dashboard and the cells card in a real Chromium against the demo."""
