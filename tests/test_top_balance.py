@@ -459,7 +459,9 @@ async def test_reload_mid_run_gives_everything_back(
 ) -> None:
     await start(hass, init_integration)
     await steering(hass, freezer, init_integration, simulator)
-    await run_for(hass, freezer, init_integration, 31)  # the write spacing allows a give-back
+    await shows(
+        hass, freezer, init_integration, lambda: setting(simulator, BMS_INSTANCE) == VIRTUAL
+    )
     await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     # Unload aborted the run, said so on the wire, and gave DVCC back to the real BMS.

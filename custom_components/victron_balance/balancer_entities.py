@@ -44,6 +44,7 @@ from .balancer import BalancerRunner, BalancerStatus, manual_advice
 from .const import BALANCER_MAKER, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import FIGURE_SPACE, BatteryEntity
+from .errors import entity_action
 from .logic.balancer.advisory import Advice
 from .logic.balancer.planner import RANGES, Strategy
 
@@ -423,10 +424,12 @@ class BalancerSwitch(BalancerEntity, SwitchEntity):
         """Compare on the switch."""
         return self.runner.enabled
 
+    @entity_action
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Start balancing (the next scan starts at once)."""
         await self.runner.async_set_enabled(True)
 
+    @entity_action
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Stop through the safe steps."""
         await self.runner.async_set_enabled(False)
@@ -463,6 +466,7 @@ class BalancerStrategySelect(BalancerEntity, SelectEntity):
         """Compare on the option."""
         return self.current_option
 
+    @entity_action
     async def async_select_option(self, option: str) -> None:
         """HA has checked that the option exists."""
         settings = replace(self.runner.settings, strategy=Strategy(option))
@@ -535,6 +539,7 @@ class BalancerNumber(BalancerEntity, NumberEntity):
         """Compare on the value."""
         return self.native_value
 
+    @entity_action
     async def async_set_native_value(self, value: float) -> None:
         """Check the range on every path, then store."""
         try:

@@ -13,6 +13,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .charge_runner import ChargeRunner
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import BatteryEntity
+from .errors import entity_action
 from .logic.dvcc_limits import ChargeMode
 
 PARALLEL_UPDATES = 1
@@ -61,6 +62,7 @@ class ChargeModeButton(BatteryEntity, ButtonEntity):
     ) -> None:
         super().__init__(coordinator, description, description.key)
 
+    @entity_action
     async def async_press(self) -> None:
         """Refused (translated) when a top balance cannot start, like the select."""
         await self.entity_description.press_fn(self.coordinator.config_entry.runtime_data.charge)

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.helpers.storage import Store
@@ -264,7 +263,7 @@ class ChargeRunner:
     async def async_set_limits(
         self, *, current_a: float | None = None, voltage_v: float | None = None
     ) -> None:
-        """New DVCC user limits (Refused is raised as a translated validation error)."""
+        """New DVCC user limits (raises Refused when out of bounds)."""
 
         def change(view: GxView) -> list[Event]:
             self.supervisor.set_limits(view, current_a=current_a, voltage_v=voltage_v)
@@ -285,14 +284,10 @@ class ChargeRunner:
         view = self.view()
         try:
             events = action(view)
-        except Refused as err:
+        except Refused as err:  # shown to the user by errors.py
             if err.key == "dvcc_required":
                 self._dvcc_issue(True)
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key=err.key,
-                translation_placeholders=err.placeholders,
-            ) from err
+            raise
         self._log_events(events)
         # The next document goes out now, not at the next tick (a stop is safe at once).
         await self._execute(self.supervisor.step(view))

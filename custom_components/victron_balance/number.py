@@ -28,6 +28,7 @@ from .charge_runner import ChargeRunner
 from .const import DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import VenusEntity
+from .errors import entity_action
 from .evse import EvseControl
 from .evse_entity import EvseEntity
 from .logic.dvcc_limits import ChargeMode, LimitBounds
@@ -240,10 +241,10 @@ class ChargeLimitNumber(VenusEntity, NumberEntity):
             self.extra_state_attributes,
         )
 
+    @entity_action
     async def async_set_native_value(self, value: float) -> None:
         """Store it (checked on every path by the supervisor) and apply it in Limited."""
         await self.entity_description.set_value_fn(self.runner, value)
-        self.async_write_ha_state()
 
 
 class TopBalanceNumber(VenusEntity, NumberEntity):
@@ -279,12 +280,12 @@ class TopBalanceNumber(VenusEntity, NumberEntity):
         """Compare on the value."""
         return self.native_value
 
+    @entity_action
     async def async_set_native_value(self, value: float) -> None:
         """Check the range on every path, then store."""
         low, high = self.entity_description.range_fn(self.runner)
         checked = checked_in_range(value, low, high, "invalid_parameter")
         await self.entity_description.set_value_fn(self.runner, checked)
-        self.async_write_ha_state()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ from .balancer_entities import async_setup_balancer_selects
 from .charge_runner import ChargeRunner
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .entity import VenusEntity
+from .errors import entity_action
 from .evse_entity import EvseEntity
 from .logic.dvcc_limits import ChargeMode
 from .logic.evse_modes import EvseMode
@@ -58,10 +59,10 @@ class ChargeModeSelect(VenusEntity, SelectEntity):
         """Compare on the mode."""
         return self.current_option
 
+    @entity_action
     async def async_select_option(self, option: str) -> None:
-        """Switch mode: the one path every mode change takes (refusals are translated)."""
+        """Switch mode: the one path every mode change takes."""
         await self.runner.async_select_mode(ChargeMode(option))
-        self.async_write_ha_state()
 
 
 EVSE_MODE = SelectEntityDescription(

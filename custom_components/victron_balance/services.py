@@ -19,6 +19,7 @@ from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN
 from .coordinator import VictronBalanceConfigEntry
+from .errors import service_action
 from .logic.dvcc_limits import ChargeMode
 from .logic.top_balance.report import advice, drift
 from .number import checked_in_range
@@ -59,6 +60,7 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> VictronBalanceConfigEnt
     return entry
 
 
+@service_action
 async def _set_charge_limits(call: ServiceCall) -> None:
     """The numbers' and the select's paths: limits first, then the mode."""
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
@@ -83,6 +85,7 @@ START_TOP_BALANCE_SCHEMA = vol.Schema(
 ENTRY_ONLY_SCHEMA = vol.Schema({vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
+@service_action
 async def _start_top_balance(call: ServiceCall) -> None:
     """Parameters (the numbers' ranges), then the select's path."""
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
@@ -103,6 +106,7 @@ async def _start_top_balance(call: ServiceCall) -> None:
     await runner.async_select_mode(ChargeMode.TOP_BALANCE)
 
 
+@service_action
 async def _stop_top_balance(call: ServiceCall) -> None:
     """Ends a top balance or a hold, as choosing another mode does."""
     entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])

@@ -660,7 +660,8 @@ class ChargeSupervisor:
         writes: list[SettingWrite] = []
         bounds = limit_bounds(view.pack, view.preset)
         for path, value in wanted.items():
-            if self.budget.wait_s(path, view.mono_s) > 0:
+            # Giving everything back at unload does not wait for the flash spacing.
+            if not self.shutting_down and self.budget.wait_s(path, view.mono_s) > 0:
                 continue
             try:
                 write = checked_write(path, value, pack=view.pack, bounds=bounds, why=self._why())
