@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
 from unittest.mock import patch
 
 import aiomqtt
@@ -20,6 +22,8 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+import custom_components.victron_balance as integration
+from custom_components.victron_balance import broker as broker_module
 from custom_components.victron_balance.const import (
     CONF_CA_CERTIFICATE,
     CONF_PORTAL_ID,
@@ -271,3 +275,54 @@ async def test_keepalive_survives_a_failed_publish(
     assert link.keepalives_sent == sent
     await advance(hass, freezer, 30, activity=lambda: link_messages(init_integration))
     assert link.keepalives_sent == sent + 1
+
+
+async def test_the_stop_job_and_the_stop_event_close_once(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: VenusSimulator
+) -> None:
+    """Home Assistant runs the shutdown job, then fires the stop event: one close."""
+    runtime = init_integration.runtime_data
+    calls: list[str] = []
+    original = runtime.charge.async_shutdown
+
+    async def counting(reason: str) -> None:
+        calls.append(reason)
+        await original(reason)
+
+    with patch.object(runtime.charge, "async_shutdown", counting):
+        await asyncio.gather(runtime.close("home_assistant_stop"), runtime.close("unload"))
+        hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+        await hass.async_block_till_done()
+    assert calls == ["home_assistant_stop"]
+    assert not runtime.session.connected
+
+
+async def test_a_setup_that_fails_late_leaves_nothing_running(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    simulator: VenusSimulator,
+    mqtt_broker: MosquittoBroker,
+) -> None:
+    """An unexpected error after the session, link and control exist: all of it closed."""
+    sessions: list[Any] = []
+    original = broker_module.async_create_session
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        session = await original(*args, **kwargs)
+        sessions.append(session)
+        return session
+
+    config_entry.add_to_hass(hass)
+    with (
+        patch.object(integration, "async_create_session", recording),
+        patch(
+            "custom_components.victron_balance.charge_runner.ChargeRunner.async_load",
+            side_effect=RuntimeError("boom"),
+        ),
+    ):
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert len(sessions) == 1
+    assert not sessions[0].connected
+    assert sessions[0]._task is None  # no reconnect loop left behind

@@ -26,7 +26,7 @@ from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBal
 from .evse import async_setup_evse, evse_options
 from .logic.keepalive import DEFAULT_INTERVAL
 from .services import async_setup_services
-from .transport.mqtt_session import CannotConnect, InvalidAuth
+from .transport.mqtt_session import CannotConnect, InvalidAuth, MqttSession
 from .transport.venus_link import VenusLink, VenusNotAnswering
 
 PLATFORMS: list[Platform] = [
@@ -84,6 +84,27 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
             translation_placeholders={"error": str(err)},
         ) from err
 
+    try:
+        await _async_start(hass, entry, session, task_factory)
+    except BaseException:
+        # Setup completes or leaves nothing running: no session, link or control behind.
+        runtime = getattr(entry, "runtime_data", None)  # may be a former load's
+        if isinstance(runtime, VictronBalanceRuntimeData) and runtime.session is session:
+            await runtime.close("setup_failed")
+        else:
+            await session.close()
+        raise
+    return True
+
+
+async def _async_start(
+    hass: HomeAssistant,
+    entry: VictronBalanceConfigEntry,
+    session: MqttSession,
+    task_factory: Callable[[Coroutine[Any, Any, None], str], Any],
+) -> None:
+    """Everything after the broker connection; the caller cleans up if it fails."""
+    portal_id: str = entry.data[CONF_PORTAL_ID]
     link = VenusLink(
         session,
         portal_id,
@@ -95,7 +116,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
     try:
         await link.start()
     except VenusNotAnswering as err:
-        await session.close()
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="venus_not_answering",
@@ -111,18 +131,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         charge=charge,
         balancer=BalancerManager(hass, coordinator, session),
     )
-    try:
-        await coordinator.async_config_entry_first_refresh()
-    except ConfigEntryNotReady:
-        await entry.runtime_data.close()
-        raise
-
-    try:
-        entry.runtime_data.evse = await async_setup_evse(hass, entry, coordinator, task_factory)
-    except (ConfigEntryError, ConfigEntryNotReady):
-        await entry.runtime_data.close()
-        raise
-
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data.evse = await async_setup_evse(hass, entry, coordinator, task_factory)
     # Restores the mode; resumes a recent run or a hold, gives back a stale BMS switch.
     await charge.async_load()
     # Balancers on the Venus broker (balancer/+/info); found ones get their entities.
@@ -132,14 +142,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
         await entry.runtime_data.close("home_assistant_stop")
 
     # A shutdown job runs before the stop event, while the broker sessions (entry
-    # background tasks, cancelled at the stop event) can still publish the safe state.
+    # background tasks, cancelled at the stop event) can still publish the safe state;
+    # the stop event only finds it closed (close runs once).
     entry.async_on_unload(hass.async_add_shutdown_job(HassJob(close_on_stop)))
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     entry.async_on_unload(entry.add_update_listener(_reload_on_evse_change(entry)))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if entry.runtime_data.evse is not None:
         entry.runtime_data.evse.async_start()
-    return True
 
 
 def _reload_on_evse_change(

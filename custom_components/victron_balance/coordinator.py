@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
@@ -40,9 +40,19 @@ class VictronBalanceRuntimeData:
     charge: ChargeRunner
     balancer: BalancerManager
     evse: EvseControl | None = None
+    _closing: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def close(self, reason: str = "unload") -> None:
-        """Stop control (safe limits first), the link, then the broker session."""
+        """Stop control (safe limits first), the link, then the broker session.
+
+        Once: a second call (Home Assistant's stop event after its shutdown job, an
+        unload after a failed setup) waits for the first.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(reason))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, reason: str) -> None:
         await self.charge.async_shutdown(reason)  # safe limits first, BMS given back
         await self.balancer.async_shutdown()  # DC/DC off while the session is still up
         if self.evse is not None:
