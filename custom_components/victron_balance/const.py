@@ -34,3 +34,6 @@ CONF_EVSE_BROKER: Final = "evse_broker"
 CONF_EVSE_IN_VENUS: Final = "evse_in_venus"
 CONF_EV_CHARGER_TOPIC: Final = "ev_charger_topic"
 CONF_EV_CHARGER_INSTANCE: Final = "ev_charger_instance"
+# PV surplus (options, applied while running): a solar-forecast sensor (energy still to
+# come today) and the controller's timing constants (logic.evse_control.PV_TIMING_OPTIONS).
+CONF_SOLAR_FORECAST_ENTITY: Final = "solar_forecast_entity"
