@@ -50,6 +50,8 @@ def test_surplus_until_sunset_spreads_the_forecast_on_the_arc() -> None:
         )
     # A house above the afternoon's peak leaves nothing; a small one takes little.
     assert surplus_until_sunset(2_000.0, 2 * HOUR, DAYLIGHT, 5_000.0) == 0.0
+    # The last hour's sun is below the house already (though its noon was above).
+    assert surplus_until_sunset(50.0, 1 * HOUR, DAYLIGHT, 300.0) == 0.0
     noon = surplus_until_sunset(20_000.0, 6 * HOUR, DAYLIGHT, 400.0)
     assert 20_000 - 400 * 6 < noon < 20_000
     assert surplus_until_sunset(0.0, 6 * HOUR, DAYLIGHT, 0.0) == 0.0

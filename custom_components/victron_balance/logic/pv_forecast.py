@@ -69,13 +69,15 @@ def surplus_until_sunset(
         return 0.0
     hours = daylight_s / 3600.0
     peak_w = pv_wh / (hours * shape)
-    steps = 48
-    width = (1.0 - start) / steps
-    total = 0.0
-    for index in range(steps):
-        x = start + (index + 0.5) * width
-        total += max(peak_w * math.sin(math.pi * x) - house_w, 0.0)
-    return total * width * hours
+    if house_w >= peak_w:
+        return 0.0
+    # The arc is above the house between x1 and 1 - x1 (in days from sunrise).
+    x1 = math.asin(max(house_w, 0.0) / peak_w) / math.pi
+    a, b = max(start, x1), 1.0 - x1
+    if a >= b:
+        return 0.0
+    area = peak_w / math.pi * (math.cos(math.pi * a) - math.cos(math.pi * b))
+    return (area - max(house_w, 0.0) * (b - a)) * hours
 
 
 @dataclass(frozen=True)
