@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from simulator.chemistry import LIFEPO4, Chemistry
 
@@ -74,6 +75,9 @@ class Pack:
     # Derived from the cells' charge, recomputed after it changes (see _cached_ocvs).
     _ocvs: list[float] | None = field(init=False, default=None, repr=False, compare=False)
     _soc: float = field(init=False, default=0.0, repr=False, compare=False)
+    _ocv_sum: float = field(init=False, default=0.0, repr=False, compare=False)
+    # Sum of bleed x resistance (set_bleed is the only writer of the cells' bleed).
+    _bleed_drop: float = field(init=False, default=0.0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -103,6 +107,7 @@ class Pack:
         if self._ocvs is None:
             cells = self.cells
             self._ocvs = [self.chemistry.ocv(cell.soc) for cell in cells]
+            self._ocv_sum = sum(self._ocvs)
             total = sum(cell.charge_ah for cell in cells)
             capacity = sum(cell.capacity_ah for cell in cells)
             self._soc = min(max(total / capacity, 0.0), 1.0)
@@ -119,18 +124,21 @@ class Pack:
     def voltage(self, current: float | None = None) -> float:
         """Pack terminal voltage."""
         amps = self.current if current is None else current
-        return sum(self._cached_ocvs()) + sum(
-            (amps - cell.bleed) * cell.resistance for cell in self.cells
-        )
+        self._cached_ocvs()
+        return self._ocv_sum + amps * self.resistance() - self._bleed_drop
 
     def resistance(self) -> float:
         """Series resistance of the string."""
+        return self._resistance
+
+    @cached_property
+    def _resistance(self) -> float:
         return sum(cell.resistance for cell in self.cells)
 
     def current_for_voltage(self, volts: float) -> float:
         """The current at which the terminal voltage equals ``volts`` (a CV charger's set point)."""
-        ocv = sum(self._cached_ocvs()) - sum(cell.bleed * cell.resistance for cell in self.cells)
-        return (volts - ocv) / self.resistance()
+        self._cached_ocvs()
+        return (volts - (self._ocv_sum - self._bleed_drop)) / self.resistance()
 
     @property
     def capacity_ah(self) -> float:
@@ -165,6 +173,7 @@ class Pack:
             raise ValueError(f"need {len(self.cells)} bleed currents, got {len(currents)}")
         for cell, amps in zip(self.cells, currents, strict=True):
             cell.bleed = amps
+        self._bleed_drop = sum(cell.bleed * cell.resistance for cell in self.cells)
 
     def set_socs(self, socs: Sequence[float]) -> None:
         """Force each cell's SoC (0..1), e.g. to stage an imbalance in a test."""
