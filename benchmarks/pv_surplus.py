@@ -51,7 +51,9 @@ Results per controller (kWh unless named otherwise), summed over the days:
 
 Output: ``days`` and ``results`` for the default cell (clouds 10 min, battery 0.95),
 ``cells`` for the whole grid, ``grid_totals`` summed over it, ``targets`` (issue 14's,
-checked), ``per_day`` for the default cell. `scripts/bench pv_surplus` prints the JSON
+checked), ``per_day`` for the default cell. ``reference_export_kwh`` (per cell, and
+summed as ``grid_reference_export_kwh``) is what the reference exported: the ceiling of
+``displaced_export_kwh``. `scripts/bench pv_surplus` prints the JSON
 on stdout and progress on stderr; ``--cycles``/``--efficiencies``/``--days`` run a part.
 """
 
@@ -580,8 +582,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             for name in controllers
         }
 
+    def ceiling(cell: tuple[float, float]) -> float:
+        """The reference's export: no controller can displace more."""
+        return _kwh(sum(o["reference"]["grid_export"] for o in by_cell[cell]))
+
     cells = [
-        {"cloud_cycle_min": c, "battery_efficiency": e, "results": results((c, e))} for c, e in grid
+        {
+            "cloud_cycle_min": c,
+            "battery_efficiency": e,
+            "reference_export_kwh": ceiling((c, e)),
+            "results": results((c, e)),
+        }
+        for c, e in grid
     ]
     totals = {
         name: {
@@ -594,9 +606,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     out: dict[str, Any] = {
         "days": len(days),
         "results": results(default),
-        "default_cell": {"cloud_cycle_min": default[0], "battery_efficiency": default[1]},
+        "default_cell": {
+            "cloud_cycle_min": default[0],
+            "battery_efficiency": default[1],
+            "reference_export_kwh": ceiling(default),
+        },
         "cells": cells,
         "grid_totals": totals,
+        "grid_reference_export_kwh": round(sum(cell["reference_export_kwh"] for cell in cells), 2),
     }
     if set(CONTROLLERS) <= set(controllers):
         out["targets"] = check_targets(cells, totals)
