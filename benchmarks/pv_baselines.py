@@ -1,14 +1,17 @@
 """Baseline PV-surplus controllers for the benchmark (not shipped with the integration).
 
-Each one is written from its documented rules, cited next to the rule:
+Each one follows its source, cited next to the rule:
 
-* `SeedNodeRed`: seed 001 (``../shared/seeds/001_65bb136f92d8c9fb.txt``), the
-  Node-RED flow as its README describes it.
-* `OpenEvseEco`: openEVSE's built-in solar divert in grid mode with its code defaults
-  (facts ``../shared/reference/venus-openevse-evcc-facts.md`` §5, which summarises
-  ``src/divert.cpp`` and ``src/input_filter.cpp`` of OpenEVSE/openevse_esp32_firmware).
-* `EvccPv`: evcc's PV mode with its loadpoint and site defaults (facts §6, which
-  summarises ``core/loadpoint.go``/``core/site.go`` of evcc-io/evcc).
+* `SeedNodeRed`: seed 001 (``../shared/seeds/001_65bb136f92d8c9fb.txt``), the Node-RED
+  flow as its README describes it. The README gives no thresholds and no timing; the
+  readings chosen are in the class docstring.
+* `OpenEvseEco`: openEVSE's solar divert in grid mode with its code defaults
+  (OpenEVSE/openevse_esp32_firmware ``src/divert.cpp`` ``DivertTask::update_state``,
+  ``src/input_filter.cpp``, ``src/app_config.cpp``; facts
+  ``../shared/reference/venus-openevse-evcc-facts.md`` section 5).
+* `EvccPv`: evcc's PV mode (evcc-io/evcc ``core/loadpoint.go`` ``pvMaxCurrent`` and its
+  timers, ``core/site.go`` ``sitePower``); with its defaults, or configured like
+  victron_balance (`evcc_like_ours`).
 
 All of them share one call: ``update(reading) -> amps`` (0 = sleep), made every
 ``interval_s`` seconds by the harness, which also rounds down to whole amps and clamps
@@ -39,6 +42,10 @@ class Reading:
 
 class SeedNodeRed:
     """Seed 001's PV mode as written: no smoothing, no timers.
+
+    Readings chosen where the README is silent: the PV "left" is PV minus the house
+    (without the EV), the battery supplements at 6 A (not less), the lower and upper SoC
+    are victron_balance's defaults (30 / 80 %), and the flow reacts to every Venus update.
 
     * "adjusting the openEVSE charging current so as to try and not draw any current
       from either the battery or the grid ... between 6A and 20A": the current is the
@@ -81,7 +88,19 @@ class SeedNodeRed:
 
 
 class OpenEvseEco:
-    """openEVSE "eco" divert, grid mode, code defaults (facts §5; src/divert.cpp).
+    """openEVSE "eco" divert, grid mode, code defaults (``src/divert.cpp``).
+
+    ``DivertTask::update_state`` (the version with ``divert_PV_ratio``): ``Igrid_ie =
+    grid_ie / voltage - amps``; excess: ``reserve = (1000.0 * (divert_PV_ratio - 1.0)) /
+    voltage``, ``_available_current = (-Igrid_ie - reserve)``; ``_charge_rate =
+    floor(_available_current)``, ``+= 1`` if the fraction ``> min(1.0, divert_PV_ratio)``;
+    ``trigger_current = getMinCurrent() * min(1.0, divert_PV_ratio)``; release only when
+    ``0 == min_charge_time_remaining``; ``DivertTask::loop`` sets ``_min_charge_end`` when
+    charging starts. Smoothing: ``input_filter.cpp``'s time-based filter with
+    ``divert_attack_smoothing_time 20`` / ``divert_decay_smoothing_time 600`` and
+    ``divert_min_charge_time 600`` (``app_config.cpp``), start hysteresis
+    ``EVSE_DIVERT_HYSTERESIS`` 0.5 A. Voltage: 230 V (the firmware assumes 240 V without a
+    voltage feed; this plant's grid is 230 V, as a configured voltage feed would say).
 
     Every grid feed (the docs ask for one every 5-10 s; the harness sends one every 10 s):
 
@@ -156,27 +175,50 @@ class OpenEvseEco:
 
 
 class EvccPv:
-    """evcc's PV mode with its defaults (facts §6; core/loadpoint.go, core/site.go).
+    """evcc's PV mode (evcc-io/evcc ``core/loadpoint.go`` and ``core/site.go``).
 
-    * Control loop every 30 s (``interval: 30s``).
-    * sitePower = grid + battery (evcc's battery sign: + = discharging) + residual.
-      Below ``prioritySoc`` a charging battery counts 0 and residual is forced to 100 W;
-      evcc's default prioritySoc is 0 (unset), so by default a charging home battery is
-      surplus.
-    * target = effective current + (-sitePower) / (V x phases), where the effective
-      current is 0 when not charging, else min(measured + 2 A, offered).
-    * Enabled and target < min (6 A): sitePower >= disable threshold (0 W) starts the
-      disable timer, 0 A after the disable delay (3 min); meanwhile the minimum current.
-    * Disabled: target >= min (enable threshold 0 W means "export must exceed the
-      minimum charge power") starts the enable timer, the minimum current after the
-      enable delay (1 min). Connecting the car puts the timer in its elapsed state, so the
-      first start needs no delay; a stop of charging resets it.
-    * Otherwise the target, capped at max (16 A) and truncated to whole amps (setLimit on
-      a charger without milliamp control).
+    Followed from ``core/loadpoint.go`` at commit 003553fc598566d56ef81873691236146b2f826d:
+
+    * ``NewLoadpoint``: ``minCurrent: 6``, ``maxCurrent: 16``, ``Enable: {Delay:
+      time.Minute, Threshold: 0}``, ``Disable: {Delay: 3 * time.Minute, Threshold: 0}``;
+      the site runs ``update`` every ``interval`` (30 s, ``site.Run``'s minimum before it
+      warns).
+    * ``pvMaxCurrent``: ``targetCurrent := max(effectiveCurrent+deltaCurrent, 0)`` with
+      ``deltaCurrent := powerToCurrent(-sitePower, activePhases)``;
+      ``if battery := batteryStart || batteryBuffered && lp.charging(); ... targetCurrent <
+      minCurrent { return minCurrent }``; enabled and below the minimum: ``if
+      projectedSitePower >= lp.Disable.Threshold`` the disable timer runs and, once
+      ``elapsed >= lp.GetDisableDelay()``, ``lp.resetPVTimer()`` ("reset timer to prevent
+      immediate charger re-enabling") and ``return 0``, else ``resetPVTimer("disable")``
+      and ``return minCurrent``; disabled: ``if (lp.Enable.Threshold == 0 &&
+      targetCurrent >= minCurrent)`` the enable timer runs and, once elapsed,
+      ``lp.resetPVTimer()`` ("... re-disabling") and ``return minCurrent``, else
+      ``resetPVTimer("enable")`` and ``return 0``; otherwise ``lp.resetPVTimer()`` and
+      ``min(targetCurrent, maxCurrent)``.
+    * ``effectiveCurrent``: 0 when not charging, else ``min(cur+2.0, lp.offeredCurrent)``
+      with the measured phase current (openEVSE reports its current).
+    * ``evVehicleConnectHandler``: ``lp.elapsePVTimer()`` ("immediately allow pv mode
+      activity"); ``evChargeStopHandler``: ``if !lp.pvTimer.Equal(elapsed) {
+      lp.resetPVTimer() }``.
+    * ``setLimit``: ``lp.roundedCurrent`` truncates to whole amps (a charger without
+      milliamp control); ``enabled := current >= effMinCurrent``; disabling sets
+      ``lp.offeredCurrent = 0``.
+
+    And ``core/site.go`` ``sitePower`` (the stored version that returns
+    ``priorityAdjustment``): ``if ... site.battery.Soc < site.prioritySoc && residualPower
+    <= 0 { ... residualPower = 100 }``; "if battery is charging below prioritySoc give it
+    priority": ``batteryPower = 0``; else "if battery is above bufferSoc allow using it for
+    charging": ``batteryBuffered = site.bufferSoc > 0 && site.battery.Soc >
+    site.bufferSoc``, ``batteryStart = site.bufferStartSoc > 0 && site.battery.Soc >=
+    site.bufferStartSoc``; ``sitePower := site.gridPower + batteryPower + ... +
+    residualPower`` (evcc's battery power is + when discharging).
+
+    Not modelled (not used here): phase switching, circuits, battery boost, the planner,
+    smart cost limits, the welcome charge.
     """
 
     interval_s = 30.0
-    _ELAPSED = -math.inf  # evcc's "elapsed" timer: time.Unix(0, 1)
+    _ELAPSED = -math.inf  # evcc's ``elapsed``: time.Unix(0, 1), long past
 
     def __init__(
         self,
@@ -188,8 +230,13 @@ class EvccPv:
         enable_threshold_w: float = 0.0,
         disable_threshold_w: float = 0.0,
         priority_soc: float = 0.0,
+        buffer_soc: float = 0.0,
+        buffer_start_soc: float = 0.0,
         residual_w: float = 0.0,
     ) -> None:
+        if not priority_soc <= (buffer_soc or 100.0) <= (buffer_start_soc or 100.0):
+            # evcc refuses these too (site_api.go: priority <= buffer <= bufferStart).
+            raise ValueError("need prioritySoc <= bufferSoc <= bufferStartSoc")
         self.min_a = min_a
         self.max_a = max_a
         self.enable_delay_s = enable_delay_s
@@ -197,22 +244,28 @@ class EvccPv:
         self.enable_threshold_w = enable_threshold_w
         self.disable_threshold_w = disable_threshold_w
         self.priority_soc = priority_soc
+        self.buffer_soc = buffer_soc
+        self.buffer_start_soc = buffer_start_soc
         self.residual_w = residual_w
         self.enabled = False
         self.offered_a = 0.0
-        self.pv_timer: float | None = None
+        self.pv_timer: float | None = None  # None = evcc's zero time (timer reset)
         self._connected = False
         self._charging = False
 
-    def site_power(self, reading: Reading) -> float:
-        """site.sitePower(): + = needs power from outside, - = surplus."""
+    def site_power(self, reading: Reading) -> tuple[float, bool, bool]:
+        """site.sitePower(): (+ = needs power from outside, batteryBuffered, batteryStart)."""
         battery_w = -reading.battery_w  # evcc: + = discharging
         residual_w = self.residual_w
-        if reading.soc < self.priority_soc:
-            if residual_w <= 0:
-                residual_w = 100.0
-            battery_w = max(battery_w, 0.0)
-        return reading.grid_w + battery_w + residual_w
+        if reading.soc < self.priority_soc and residual_w <= 0:
+            residual_w = 100.0
+        buffered = start = False
+        if reading.soc < self.priority_soc and battery_w < 0:
+            battery_w = 0.0  # the charging battery has priority
+        else:
+            buffered = self.buffer_soc > 0 and reading.soc > self.buffer_soc
+            start = self.buffer_start_soc > 0 and reading.soc >= self.buffer_start_soc
+        return reading.grid_w + battery_w + residual_w, buffered, start
 
     def update(self, reading: Reading) -> float:
         """Amps for this control cycle (0 = charger disabled)."""
@@ -220,8 +273,7 @@ class EvccPv:
             self.pv_timer = self._ELAPSED  # evVehicleConnectHandler: elapsePVTimer()
         self._connected = reading.ev_connected
         if not reading.ev_connected:
-            self.enabled = False
-            self.offered_a = 0.0
+            self._apply(0.0)
             return 0.0
         charging = reading.ev_current_a > 0
         if self._charging and not charging and self.pv_timer != self._ELAPSED:
@@ -231,15 +283,18 @@ class EvccPv:
         return self.offered_a if self.enabled else 0.0
 
     def _pv_max_current(self, reading: Reading, charging: bool) -> float:
-        site_w = self.site_power(reading)
+        site_w, buffered, start = self.site_power(reading)
         effective = min(reading.ev_current_a + 2.0, self.offered_a) if charging else 0.0
         target = max(effective + (-site_w) / VOLTS, 0.0)
         now = reading.now
+        if (start or (buffered and charging)) and target < self.min_a:
+            return self.min_a
         if self.enabled and target < self.min_a:
             if site_w >= self.disable_threshold_w:
                 if self.pv_timer is None:
                     self.pv_timer = now
                 if now - self.pv_timer >= self.disable_delay_s:
+                    self.pv_timer = None  # resetPVTimer(): no immediate re-enable
                     return 0.0
             else:
                 self.pv_timer = None
@@ -251,6 +306,7 @@ class EvccPv:
                 if self.pv_timer is None:
                     self.pv_timer = now
                 if now - self.pv_timer >= self.enable_delay_s:
+                    self.pv_timer = None  # resetPVTimer(): no immediate re-disable
                     return self.min_a
             else:
                 self.pv_timer = None
@@ -267,3 +323,17 @@ class EvccPv:
         else:
             self.enabled = False
             self.offered_a = 0.0
+
+
+def evcc_like_ours(*, min_a: float, max_a: float, priority_soc: float) -> EvccPv:
+    """evcc configured as close to victron_balance's defaults as evcc can be.
+
+    The mapping (victron_balance -> evcc): PV window 6-20 A -> minCurrent 6 /
+    maxCurrent 20; priority SoC 50 % -> prioritySoc 50; battery assist above the priority
+    SoC -> bufferSoc 50 (evcc needs prioritySoc <= bufferSoc; "continue charging from the
+    battery above it"); no start on the battery alone -> bufferStartSoc unset; start
+    delay 60 s / stop delay 120 s + minimum run 300 s -> evcc's own enable 1 min /
+    disable 3 min (evcc has no minimum run or pause). What evcc cannot express: the
+    low-SoC sleep from 30 % until 80 % and the plug-in SoC floor for the assist.
+    """
+    return EvccPv(min_a=min_a, max_a=max_a, priority_soc=priority_soc, buffer_soc=priority_soc)

@@ -9,6 +9,8 @@ Pure and synchronous (no asyncio, no MQTT). Sign convention: current > 0 charges
 * Capacities and initial SoCs are spread around the nominal values from a seed,
   so runs are reproducible and the fullest cell differs from the largest one.
 * Temperature: I^2 R heating against Newtonian cooling to the ambient.
+* The cells' OCVs are computed once per change of charge (a plant step reads them
+  several times; the OCV lookup dominated the benchmarks' run time).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from simulator.chemistry import LIFEPO4, Chemistry
 
@@ -69,6 +72,12 @@ class Pack:
     current: float = field(init=False, default=0.0)  # last pack current, + charges
     charged_ah: float = field(init=False, default=0.0)  # counters for reports
     discharged_ah: float = field(init=False, default=0.0)
+    # Derived from the cells' charge, recomputed after it changes (see _cached_ocvs).
+    _ocvs: list[float] | None = field(init=False, default=None, repr=False, compare=False)
+    _soc: float = field(init=False, default=0.0, repr=False, compare=False)
+    _ocv_sum: float = field(init=False, default=0.0, repr=False, compare=False)
+    # Sum of bleed x resistance (set_bleed is the only writer of the cells' bleed).
+    _bleed_drop: float = field(init=False, default=0.0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -92,28 +101,44 @@ class Pack:
     # ---------------------------------------------------------------- reading
     def ocvs(self) -> list[float]:
         """Open-circuit voltage of each cell."""
-        return [self.chemistry.ocv(cell.soc) for cell in self.cells]
+        return list(self._cached_ocvs())
+
+    def _cached_ocvs(self) -> list[float]:
+        if self._ocvs is None:
+            cells = self.cells
+            self._ocvs = [self.chemistry.ocv(cell.soc) for cell in cells]
+            self._ocv_sum = sum(self._ocvs)
+            total = sum(cell.charge_ah for cell in cells)
+            capacity = sum(cell.capacity_ah for cell in cells)
+            self._soc = min(max(total / capacity, 0.0), 1.0)
+        return self._ocvs
 
     def cell_voltages(self, current: float | None = None) -> list[float]:
         """Terminal voltage of each cell at ``current`` (default: the last one)."""
         amps = self.current if current is None else current
         return [
-            self.chemistry.ocv(cell.soc) + (amps - cell.bleed) * cell.resistance
-            for cell in self.cells
+            ocv + (amps - cell.bleed) * cell.resistance
+            for ocv, cell in zip(self._cached_ocvs(), self.cells, strict=True)
         ]
 
     def voltage(self, current: float | None = None) -> float:
         """Pack terminal voltage."""
-        return sum(self.cell_voltages(current))
+        amps = self.current if current is None else current
+        self._cached_ocvs()
+        return self._ocv_sum + amps * self.resistance() - self._bleed_drop
 
     def resistance(self) -> float:
         """Series resistance of the string."""
+        return self._resistance
+
+    @cached_property
+    def _resistance(self) -> float:
         return sum(cell.resistance for cell in self.cells)
 
     def current_for_voltage(self, volts: float) -> float:
         """The current at which the terminal voltage equals ``volts`` (a CV charger's set point)."""
-        ocv = sum(self.ocvs()) - sum(cell.bleed * cell.resistance for cell in self.cells)
-        return (volts - ocv) / self.resistance()
+        self._cached_ocvs()
+        return (volts - (self._ocv_sum - self._bleed_drop)) / self.resistance()
 
     @property
     def capacity_ah(self) -> float:
@@ -123,9 +148,8 @@ class Pack:
     @property
     def soc(self) -> float:
         """Pack SoC 0..1 as a coulomb-counting BMS shows it (charge over capacity)."""
-        total = sum(cell.charge_ah for cell in self.cells)
-        capacity = sum(cell.capacity_ah for cell in self.cells)
-        return min(max(total / capacity, 0.0), 1.0)
+        self._cached_ocvs()
+        return self._soc
 
     def temperatures(self) -> list[float]:
         """Cell temperatures, degC."""
@@ -135,11 +159,12 @@ class Pack:
     def cell_voltage(self, index: int) -> float:
         """Terminal voltage of cell ``index`` (0-based) at the last pack current."""
         cell = self.cells[index]
-        return self.chemistry.ocv(cell.soc) + (self.current - cell.bleed) * cell.resistance
+        return self._cached_ocvs()[index] + (self.current - cell.bleed) * cell.resistance
 
     def add_cell_charge(self, index: int, amp_seconds: float) -> None:
         """Charge from an external per-cell charger (the balancer's DC/DC) into one cell."""
         self.cells[index].charge_ah += amp_seconds / SECONDS_PER_HOUR
+        self._ocvs = None
 
     # --------------------------------------------------------------- changing
     def set_bleed(self, currents: Sequence[float]) -> None:
@@ -148,6 +173,7 @@ class Pack:
             raise ValueError(f"need {len(self.cells)} bleed currents, got {len(currents)}")
         for cell, amps in zip(self.cells, currents, strict=True):
             cell.bleed = amps
+        self._bleed_drop = sum(cell.bleed * cell.resistance for cell in self.cells)
 
     def set_socs(self, socs: Sequence[float]) -> None:
         """Force each cell's SoC (0..1), e.g. to stage an imbalance in a test."""
@@ -155,10 +181,18 @@ class Pack:
             raise ValueError(f"need {len(self.cells)} SoCs, got {len(socs)}")
         for cell, soc in zip(self.cells, socs, strict=True):
             cell.charge_ah = cell.capacity_ah * soc
+        self._ocvs = None
 
-    def step(self, current: float, dt: float) -> None:
-        """Let ``current`` flow for ``dt`` seconds: coulomb counting and heating."""
+    def step(self, current: float, dt: float, stored_current: float | None = None) -> None:
+        """Let ``current`` flow for ``dt`` seconds: coulomb counting and heating.
+
+        ``stored_current`` is what the cells gain or lose from it (default: all of it):
+        below ``current`` when charging, above it when discharging, for a battery with
+        losses.
+        """
         self.current = current
+        into_cells = current if stored_current is None else stored_current
+        self._ocvs = None
         hours = dt / SECONDS_PER_HOUR
         if current > 0:
             self.charged_ah += current * hours
@@ -170,7 +204,7 @@ class Pack:
         )
         for cell in self.cells:
             amps = current - cell.bleed
-            cell.charge_ah += amps * hours
+            cell.charge_ah += (into_cells - cell.bleed) * hours
             # The bleed resistor's heat goes into the BMS board, not the cell.
             heating = amps * amps * cell.resistance
             cooling = cfg.cooling_w_per_k * (cell.temperature - cfg.ambient_c)

@@ -8,10 +8,16 @@ Order inside a step: a due DVCC pass pushes limits to the chargers, the power
 split decides the battery current, the pack integrates it, then the BMS judges
 the new cell voltages (protection and balancing act from the next step on, as a
 BMS polling its cells would).
+
+Losses: the battery keeps ``battery_charge_efficiency`` of the energy put into it and
+gives ``battery_discharge_efficiency`` of what it loses (95 % each way by default, a
+90 % round trip at the DC bus); the MPPT and the MultiPlus have their own efficiencies
+(`simulator.chargers`). The BMS's SoC is the cells' real state.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -44,10 +50,16 @@ class PlantConfig:
     pv: Profile = field(default_factory=lambda: constant(0.0))  # W available at the MPPT
     load: Profile = field(default_factory=lambda: constant(0.0))  # W of AC loads
     step: float = 1.0  # simulated seconds per physics step
+    battery_charge_efficiency: float = 0.95  # stored / DC energy in
+    battery_discharge_efficiency: float = 0.95  # DC energy out / stored
 
     def __post_init__(self) -> None:
         if self.step <= 0:
             raise ValueError(f"step must be positive, got {self.step}")
+        for name in ("battery_charge_efficiency", "battery_discharge_efficiency"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise ValueError(f"{name} must be within (0, 1], got {value}")
 
 
 class PlantModel:
@@ -67,6 +79,7 @@ class PlantModel:
         self.steps = 0
         self.flows = Flows()
         self.energy = EnergyTotals()
+        self._multiplus_ac_w = 0.0  # what the MultiPlus delivers to its AC side now
         self.bms.update(self.now)
 
     # ------------------------------------------------------------------ inputs
@@ -124,15 +137,21 @@ class PlantModel:
     def _step(self, dt: float) -> None:
         if self.dvcc.due(self.now):
             self.dvcc.run(self.now, self.settings, self.bms_limits())
-        self.flows = self._split_power()
-        self.energy.add(self.flows, self.flows.battery_current * self.pack.voltage(), dt)
-        self.pack.step(self.flows.battery_current, dt)
+        self.flows = self._split_power(dt)
+        current = self.flows.battery_current
+        self.energy.add(self.flows, current * self.pack.voltage(), dt)
+        cfg = self.config
+        if current > 0:
+            stored = current * cfg.battery_charge_efficiency
+        else:
+            stored = current / cfg.battery_discharge_efficiency
+        self.pack.step(current, dt, stored)
         self.now += dt
         self.steps += 1
         self.bms.update(self.now)
 
     # ------------------------------------------------------------------- power
-    def _split_power(self) -> Flows:
+    def _split_power(self, dt: float) -> Flows:
         cfg = self.config
         pack = self.pack
         cells = len(pack.cells)
@@ -141,14 +160,19 @@ class PlantModel:
         ccl = limits.current
         charge_ok = self.bms.charge_allowed
         discharge_ok = self.bms.discharge_allowed
+        multiplus = cfg.multiplus
+        inverter_eff = multiplus.inverter_efficiency if multiplus is not None else 1.0
+        charger_eff = multiplus.charger_efficiency if multiplus is not None else 1.0
         pv_available = max(0.0, cfg.pv(self.now)) if cfg.mppt is not None else 0.0
+        pv_dc = pv_available * (cfg.mppt.efficiency if cfg.mppt is not None else 1.0)
         load = max(0.0, cfg.load(self.now)) + max(0.0, self.ev_load_w)
 
-        # PV: first to the loads (with ESS and an inverter), surplus to the battery.
+        # PV (DC, after the MPPT): first to the loads through the inverter (with ESS),
+        # the surplus to the battery.
         pv_to_load = 0.0
-        if cfg.ess is not None and cfg.multiplus is not None:
-            pv_to_load = min(pv_available, load)
-        surplus = pv_available - pv_to_load
+        if cfg.ess is not None and multiplus is not None:
+            pv_to_load = min(pv_dc, load / inverter_eff)
+        surplus = pv_dc - pv_to_load
         pv_battery = 0.0
         mppt_cvl = 0.0
         if cfg.mppt is not None and charge_ok:
@@ -163,27 +187,30 @@ class PlantModel:
         export = surplus if cfg.dc_coupled_feed_in and cfg.ess is not None else 0.0
         pv_used = pv_to_load + pv_battery * volts + export
 
-        # Loads above PV: battery (ESS, above min SoC) or grid.
-        deficit = load - pv_to_load
+        # Loads above PV (AC): battery (ESS, above min SoC) or grid.
+        deficit = load - pv_to_load * inverter_eff
         from_battery = 0.0
         ess = cfg.ess
-        if (
+        battery_may_discharge = (
             ess is not None
-            and cfg.multiplus is not None
+            and multiplus is not None
             and ess.allow_discharge
             and discharge_ok
             and pack.soc * 100 > ess.min_soc
-        ):
-            from_battery = min(deficit, self.bms.dcl * volts, cfg.multiplus.max_inverter_power)
-        battery_current = pv_battery - from_battery / volts
+        )
+        if battery_may_discharge and multiplus is not None:
+            from_battery = min(
+                deficit, self.bms.dcl * volts * inverter_eff, multiplus.max_inverter_power
+            )
+        battery_current = pv_battery - from_battery / inverter_eff / volts
 
         # MultiPlus charging from the grid, within what is left of the CCL.
         multi_charge = 0.0
         multi_cvl = 0.0
-        if cfg.multiplus is not None:
-            multi_cvl = limits.voltage or cfg.multiplus.absorption_cell_voltage * cells
-            if cfg.multiplus.grid_charging and charge_ok:
-                cap = cfg.multiplus.max_charge_current
+        if multiplus is not None:
+            multi_cvl = limits.voltage or multiplus.absorption_cell_voltage * cells
+            if multiplus.grid_charging and charge_ok:
+                cap = multiplus.max_charge_current
                 if ccl is not None:
                     cap = min(cap, ccl - pv_battery)
                 room = pack.current_for_voltage(multi_cvl) - battery_current
@@ -194,7 +221,17 @@ class PlantModel:
         if not discharge_ok:
             battery_current = max(battery_current, 0.0)
 
-        grid = deficit - from_battery - export + multi_charge * volts
+        grid = deficit - from_battery - export * inverter_eff + multi_charge * volts / charger_eff
+        vebus_dc = multi_charge - from_battery / inverter_eff / volts
+        if ess is not None and multiplus is not None:
+            lower = -self.bms.dcl if battery_may_discharge else min(battery_current, 0.0)
+            upper = max(pack.current_for_voltage(max(mppt_cvl, multi_cvl)), 0.0)
+            upper = max(upper, battery_current) if charge_ok else max(battery_current, 0.0)
+            lagged = self._lagged(
+                _Split(battery_current, pv_used, grid, load), dt, volts, (lower, upper)
+            )
+            vebus_dc += lagged.battery_current - battery_current
+            battery_current, pv_used, grid = lagged.battery_current, lagged.pv_used, lagged.grid
         return Flows(
             pv_available=pv_available,
             pv_power=pv_used,
@@ -202,9 +239,57 @@ class PlantModel:
             grid_power=grid,
             battery_current=battery_current,
             mppt_current=pv_used / volts,
-            vebus_dc_current=multi_charge - from_battery / volts,
+            vebus_dc_current=vebus_dc,
             vebus_ac_in=grid,
             vebus_ac_out=load,
             charge_voltage_limit=max(mppt_cvl, multi_cvl),
             charge_current_limit=ccl,
         )
+
+    def _lagged(
+        self, split: _Split, dt: float, volts: float, bounds: tuple[float, float]
+    ) -> _Split:
+        """The split once the ESS loop's lag is applied (unchanged without a lag).
+
+        The MultiPlus moves its AC power toward the set point with the time constant
+        ``EssConfig.response_s``; what it does not deliver yet comes from the grid (or
+        goes to it), and its DC side draws that much less (or more) from the battery,
+        within the battery's bounds (A): above the upper one the MPPT curtails, beyond
+        them the MultiPlus cannot follow.
+        """
+        ess, multiplus = self.config.ess, self.config.multiplus
+        target_ac = split.load - split.grid
+        if ess is None or multiplus is None or ess.response_s <= 0:
+            self._multiplus_ac_w = target_ac
+            return split
+        alpha = 1.0 - math.exp(-dt / ess.response_s)
+        actual_ac = self._multiplus_ac_w + alpha * (target_ac - self._multiplus_ac_w)
+        inverter_eff, charger_eff = multiplus.inverter_efficiency, multiplus.charger_efficiency
+
+        def dc_side(ac: float) -> float:
+            return ac / inverter_eff if ac >= 0 else ac * charger_eff
+
+        battery = split.battery_current + (dc_side(target_ac) - dc_side(actual_ac)) / volts
+        pv_used = split.pv_used
+        lower, upper = bounds
+        if battery > upper:
+            curtailed = min((battery - upper) * volts, pv_used)
+            pv_used -= curtailed
+            battery -= curtailed / volts
+        if battery > upper or battery < lower:
+            # The battery cannot take (or give) it: the MultiPlus follows that much.
+            limit = upper if battery > upper else lower
+            actual_ac += (battery - limit) * volts * inverter_eff
+            battery = limit
+        self._multiplus_ac_w = actual_ac
+        return _Split(battery, pv_used, split.load - actual_ac, split.load)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The DC battery current (A), PV used (W DC), grid (W) and AC load (W) of a step."""
+
+    battery_current: float
+    pv_used: float
+    grid: float
+    load: float

@@ -10,6 +10,8 @@ fast without them:
   Tcell = Tair + GHI/800*20 (NOCT-style), gamma = -0.4 %/K.
 * ``bdew_h0_profile``: demandlib's BDEW H0 standard household load profile
   (15-minute values) scaled to an annual consumption.
+* ``passing_clouds``: hourly irradiance made finer with clouds that come and go (a
+  seeded two-state process), each hour keeping its measured energy.
 
 Simulated time 0 maps to ``start_hour`` hours into the profile's year; both
 profiles wrap around at the end of the year and interpolate linearly.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -105,3 +108,49 @@ def bdew_h0_profile(
     # kW per 15 minutes -> W.
     watts = [float(kw) * 1000.0 for kw in frame["h0"]]
     return sampled(watts, 900.0, start_hour * 3600.0)
+
+
+def passing_clouds(
+    ghi: Sequence[float],
+    dhi: Sequence[float],
+    clear: Sequence[float],
+    *,
+    cycle_s: float,
+    sample_s: float,
+    seed: str,
+) -> list[float]:
+    """Irradiance per ``sample_s`` for hourly means, with clouds passing (W/m2).
+
+    Per hour: ``ghi`` is the measured mean, ``dhi`` the diffuse part (the level in a
+    cloud's shade) and ``clear`` the clear-sky level (the sun between clouds). The sun
+    fraction f = (ghi - dhi) / (clear - dhi) drives a two-state Markov chain whose sunny
+    and shaded runs last f x cycle_s and (1 - f) x cycle_s on average, so a sun-and-shade
+    cycle takes ``cycle_s``; hours that are nearly all sun or all cloud stay at their
+    mean. Every hour is then scaled back to its measured mean, so the day's energy is
+    the measured one. The state carries over from hour to hour.
+    """
+    if cycle_s <= 0 or sample_s <= 0 or sample_s > 3600:
+        raise ValueError(f"need cycle_s > 0 and 0 < sample_s <= 3600, got {cycle_s}, {sample_s}")
+    if not len(ghi) == len(dhi) == len(clear):
+        raise ValueError("ghi, dhi and clear need one value per hour each")
+    rng = random.Random(seed)
+    per_hour = max(round(3600.0 / sample_s), 1)
+    sunny = True
+    out: list[float] = []
+    for mean, diffuse_raw, clear_level in zip(ghi, dhi, clear, strict=True):
+        diffuse = min(diffuse_raw, mean)
+        fraction = (mean - diffuse) / (clear_level - diffuse) if clear_level > diffuse else 1.0
+        fraction = min(max(fraction, 0.0), 1.0)
+        if not 0.1 < fraction < 0.9:
+            out.extend([mean] * per_hour)
+            continue
+        samples: list[float] = []
+        for _ in range(per_hour):
+            mean_run = (fraction if sunny else 1.0 - fraction) * cycle_s
+            if rng.random() < min(sample_s / mean_run, 1.0):
+                sunny = not sunny
+            samples.append(clear_level if sunny else diffuse)
+        average = sum(samples) / per_hour
+        scale = mean / average if average > 0 else 0.0
+        out.extend(value * scale for value in samples)
+    return out

@@ -21,6 +21,7 @@ from custom_components.victron_balance.const import (
     CONF_EVSE_BROKER,
     CONF_EVSE_IN_VENUS,
     CONF_KEEPALIVE_INTERVAL,
+    CONF_SOLAR_FORECAST_ENTITY,
     CONF_TLS,
     CONF_VERIFY_TLS,
     DOMAIN,
@@ -290,3 +291,68 @@ async def test_own_broker_down_or_refusing(
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.SETUP_ERROR
+
+
+async def test_options_pv_surplus_forecast_and_timing(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    runtime = init_integration.runtime_data
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**INIT_FORM, "configure_pv_surplus": True}
+    )
+    assert result["step_id"] == "pv_surplus"
+    defaults = {
+        k.schema: k.default() for k in result["data_schema"].schema if k != "solar_forecast_entity"
+    }
+    assert defaults["pv_start_delay"] == 60.0 and defaults["pv_min_run"] == 300.0
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_SOLAR_FORECAST_ENTITY: "sensor.solcast_forecast_remaining_today",
+            "pv_stop_delay": 240,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    options = init_integration.options
+    assert options[CONF_SOLAR_FORECAST_ENTITY] == "sensor.solcast_forecast_remaining_today"
+    assert (options["pv_stop_delay"], options["pv_start_delay"]) == (240.0, 60.0)
+    assert options[CONF_KEEPALIVE_INTERVAL] == 30
+    await hass.async_block_till_done()
+    assert init_integration.runtime_data is runtime  # applied while running
+
+    # The form shows the choices; leaving the entity empty removes the forecast.
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**INIT_FORM, "configure_pv_surplus": True}
+    )
+    defaults = {
+        k.schema: k.default() for k in result["data_schema"].schema if k != "solar_forecast_entity"
+    }
+    assert defaults["pv_stop_delay"] == 240.0
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert CONF_SOLAR_FORECAST_ENTITY not in init_integration.options
+    assert init_integration.options["pv_stop_delay"] == 240.0
+
+
+async def test_options_station_then_pv_surplus(
+    hass: HomeAssistant, init_integration: MockConfigEntry, station: OpenEvseSimulator
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    with FAST:
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**INIT_FORM, "configure_evse": True, "configure_pv_surplus": True}
+        )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_EVSE_BASE_TOPIC: "openevse-1a2b", "evse_separate_broker": False, **EVSE_FORM},
+    )
+    assert result["step_id"] == "pv_surplus"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SOLAR_FORECAST_ENTITY: "sensor.energy_production_today_remaining"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_EVSE_BASE_TOPIC] == "openevse-1a2b"
+    assert init_integration.options[CONF_SOLAR_FORECAST_ENTITY].startswith("sensor.energy")
+    await hass.async_block_till_done()
+    await wait_until(lambda: getattr(init_integration.runtime_data, "evse", None) is not None)

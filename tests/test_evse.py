@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import ANY, patch
 
 import aiomqtt
 import pytest
@@ -26,9 +26,15 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.victron_balance.const import (
     CONF_EVSE_BASE_TOPIC,
     CONF_EVSE_IN_VENUS,
+    CONF_SOLAR_FORECAST_ENTITY,
     DOMAIN,
 )
 from custom_components.victron_balance.evse import EvseControl
+from custom_components.victron_balance.logic.evse_control import (
+    SolarForecast,
+    battery_capacity_wh,
+)
+from custom_components.victron_balance.logic.log_limiter import RateLimitedLogger
 from simulator import (
     BalancerConfig,
     BalancerSimulator,
@@ -533,3 +539,58 @@ async def test_not_shown_in_venus_when_switched_off(
     assert simulator.mqtt_ev_charger.service is None
     assert control(entry).gui_changes == 0
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_pv_surplus_reads_the_solar_forecast_and_the_timing_options(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime = init_integration.runtime_data
+    set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=60.0)
+    venus = control(init_integration).venus
+    readings = control(init_integration).link.readings
+    await wait_until(lambda: battery_capacity_wh(venus.battery()) is not None)
+    await wait_until(lambda: readings.plugged_in and readings.power_w is not None)
+    await select_mode(hass, "pv_surplus")
+    hass.states.async_set(
+        "sensor.energy_production_today_remaining", "12.5", {"unit_of_measurement": "kWh"}
+    )
+    hass.config_entries.async_update_entry(
+        init_integration,
+        options={
+            **init_integration.options,
+            CONF_SOLAR_FORECAST_ENTITY: "sensor.energy_production_today_remaining",
+            "pv_start_delay": 10.0,
+            "pv_min_run": 600.0,
+        },
+    )
+    await hass.async_block_till_done()
+    evse_control = control(init_integration)
+    assert init_integration.runtime_data is runtime  # applied without a reload
+    forecast = evse_control.solar_forecast()
+    assert forecast is not None and forecast.remaining_wh == 12500.0
+    assert forecast.daylight_s is not None and 8 * 3600 < forecast.daylight_s < 16 * 3600
+    await evse_control.async_tick()
+    settings = evse_control.surplus.settings
+    assert (settings.start_delay_s, settings.min_run_s, settings.stop_delay_s) == (10, 600, 120)
+    diagnostics = evse_control.surplus.diagnostics()
+    assert diagnostics["forecast_needed_wh"] is not None  # capacity from InstalledCapacity
+    assert diagnostics["forecast_needed_wh"] > 0
+
+    # Unavailable, or not an energy: no forecast (the rules without one), and a log line.
+    hass.states.async_set("sensor.energy_production_today_remaining", STATE_UNAVAILABLE)
+    await evse_control.async_tick()
+    assert evse_control.surplus.diagnostics()["forecast_needed_wh"] is None
+    assert "energy_production_today_remaining unavailable" in caplog.text
+    evse_control._errors = RateLimitedLogger(logging.getLogger(__name__))
+    hass.states.async_set(
+        "sensor.energy_production_today_remaining", "12.5", {"unit_of_measurement": "W"}
+    )
+    assert evse_control.solar_forecast() == SolarForecast(None, ANY, forecast.daylight_s)
+    assert "is not an energy: '12.5' W" in caplog.text
+
+    # Where the sun does not set today there is no arc to spread the forecast on.
+    with patch("custom_components.victron_balance.evse.get_astral_event_date", return_value=None):
+        assert evse_control.solar_forecast() == SolarForecast(None, None, None)

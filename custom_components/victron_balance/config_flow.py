@@ -12,6 +12,8 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNA
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -36,6 +38,7 @@ from .const import (
     CONF_EVSE_IN_VENUS,
     CONF_KEEPALIVE_INTERVAL,
     CONF_PORTAL_ID,
+    CONF_SOLAR_FORECAST_ENTITY,
     CONF_TLS,
     CONF_VERIFY_TLS,
     CONF_VIRTUAL_BMS_INSTANCE,
@@ -52,6 +55,7 @@ from .coordinator import VictronBalanceConfigEntry
 from .evse import EVSE_OPTION_KEYS
 from .logic.ev_charger_json import DEFAULT_INSTANCE as EV_CHARGER_INSTANCE
 from .logic.ev_charger_json import DEFAULT_TOPIC as EV_CHARGER_TOPIC
+from .logic.evse_control import PV_TIMING_OPTIONS
 from .logic.keepalive import DEFAULT_INTERVAL
 from .logic.openevse import ANNOUNCE_FILTER, EvseProblem, parse_announcement
 from .logic.top_balance.chemistry import PRESETS
@@ -107,6 +111,7 @@ def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
 
 EVSE_DISCOVERY_WAIT = 2.0  # announcements are retained: they arrive right away
 CONF_CONFIGURE_EVSE = "configure_evse"
+CONF_CONFIGURE_PV_SURPLUS = "configure_pv_surplus"
 CONF_EVSE_SEPARATE_BROKER = "evse_separate_broker"
 
 
@@ -343,6 +348,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
         """Nothing chosen yet."""
         self._options: dict[str, Any] = {}
         self._evse_form: dict[str, Any] = {}
+        self._pv_surplus_next = False
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick the battery and the keepalive interval."""
@@ -356,8 +362,11 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                 CONF_VIRTUAL_BMS_INSTANCE: int(user_input[CONF_VIRTUAL_BMS_INSTANCE]),
                 CONF_KEEPALIVE_INTERVAL: int(user_input[CONF_KEEPALIVE_INTERVAL]),
             }
+            self._pv_surplus_next = bool(user_input.get(CONF_CONFIGURE_PV_SURPLUS))
             if user_input.get(CONF_CONFIGURE_EVSE):
                 return await self.async_step_openevse()
+            if self._pv_surplus_next:
+                return await self.async_step_pv_surplus()
             return self.async_create_entry(data=self._options)
         options = self.config_entry.options
         current = str(options.get(CONF_BATTERY_INSTANCE, BATTERY_AUTO))
@@ -394,6 +403,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                     NumberSelectorConfig(min=0, max=1000, step=1, mode=NumberSelectorMode.BOX)
                 ),
                 vol.Required(CONF_CONFIGURE_EVSE, default=False): BooleanSelector(),
+                vol.Required(CONF_CONFIGURE_PV_SURPLUS, default=False): BooleanSelector(),
                 vol.Required(
                     CONF_KEEPALIVE_INTERVAL,
                     default=options.get(CONF_KEEPALIVE_INTERVAL, int(DEFAULT_INTERVAL)),
@@ -418,7 +428,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
             if user_input.get(CONF_EVSE_SEPARATE_BROKER):
                 self._evse_form = user_input
                 return await self.async_step_openevse_broker()
-            return self._save_evse(_evse_options(user_input, None))
+            return await self._save_evse(_evse_options(user_input, None))
         stations: list[str] = []
         runtime = getattr(self.config_entry, "runtime_data", None)
         if runtime is not None and not self.config_entry.options.get(CONF_EVSE_BROKER):
@@ -448,7 +458,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                 if not str(form.get(CONF_EVSE_BASE_TOPIC) or "").strip() and stations:
                     form[CONF_EVSE_BASE_TOPIC] = sorted(stations)[0]
                 if str(form.get(CONF_EVSE_BASE_TOPIC) or "").strip():
-                    return self._save_evse(_evse_options(form, broker))
+                    return await self._save_evse(_evse_options(form, broker))
                 errors = {"base": "no_openevse_found"}
         defaults = user_input or self.config_entry.options.get(CONF_EVSE_BROKER) or {}
         return self.async_show_form(
@@ -457,9 +467,45 @@ class VictronBalanceOptionsFlow(OptionsFlow):
             errors=errors,
         )
 
-    def _save_evse(self, evse: dict[str, Any]) -> ConfigFlowResult:
+    async def _save_evse(self, evse: dict[str, Any]) -> ConfigFlowResult:
         """Replace the EVSE options (the entry reloads to connect the station)."""
         options = self._options or dict(self.config_entry.options)
         for key in EVSE_OPTION_KEYS:
             options.pop(key, None)
-        return self.async_create_entry(data={**options, **evse})
+        self._options = {**options, **evse}
+        if self._pv_surplus_next:
+            return await self.async_step_pv_surplus()
+        return self.async_create_entry(data=self._options)
+
+    async def async_step_pv_surplus(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """PV surplus: the solar forecast to use (none: as without) and the timing."""
+        options = self._options or dict(self.config_entry.options)
+        if user_input is not None:
+            chosen = dict(options)
+            chosen.pop(CONF_SOLAR_FORECAST_ENTITY, None)
+            if user_input.get(CONF_SOLAR_FORECAST_ENTITY):
+                chosen[CONF_SOLAR_FORECAST_ENTITY] = user_input[CONF_SOLAR_FORECAST_ENTITY]
+            for option in PV_TIMING_OPTIONS:
+                chosen[option.key] = float(user_input[option.key])
+            return self.async_create_entry(data=chosen)
+        fields: dict[Any, Any] = {
+            vol.Optional(
+                CONF_SOLAR_FORECAST_ENTITY,
+                description={"suggested_value": options.get(CONF_SOLAR_FORECAST_ENTITY)},
+            ): EntitySelector(EntitySelectorConfig(domain="sensor", device_class="energy")),
+        }
+        for option in PV_TIMING_OPTIONS:
+            fields[vol.Required(option.key, default=options.get(option.key, option.default))] = (
+                NumberSelector(
+                    NumberSelectorConfig(
+                        min=option.minimum,
+                        max=option.maximum,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                )
+            )
+        return self.async_show_form(step_id="pv_surplus", data_schema=vol.Schema(fields))

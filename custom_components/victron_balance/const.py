@@ -36,3 +36,6 @@ CONF_EV_CHARGER_TOPIC: Final = "ev_charger_topic"
 CONF_EV_CHARGER_INSTANCE: Final = "ev_charger_instance"
 # The relay balancer is this project's own open hardware (docs/balancer-mqtt.md).
 BALANCER_MAKER: Final = "Victron Balance project"
+# PV surplus (options, applied while running): a solar-forecast sensor (energy still to
+# come today) and the controller's timing constants (logic.evse_control.PV_TIMING_OPTIONS).
+CONF_SOLAR_FORECAST_ENTITY: Final = "solar_forecast_entity"

@@ -16,6 +16,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    SUN_EVENT_SUNRISE,
+    SUN_EVENT_SUNSET,
+)
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryError,
@@ -24,7 +31,9 @@ from homeassistant.exceptions import (
 )
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.sun import get_astral_event_date
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from .broker import async_create_session
 from .const import (
@@ -33,6 +42,7 @@ from .const import (
     CONF_EVSE_BASE_TOPIC,
     CONF_EVSE_BROKER,
     CONF_EVSE_IN_VENUS,
+    CONF_SOLAR_FORECAST_ENTITY,
     DOMAIN,
     LOGGER,
 )
@@ -49,7 +59,15 @@ from .logic.ev_charger_json import (
     WritebackDetector,
     build_json,
 )
-from .logic.evse_control import ClaimKeeper, surplus_inputs, surplus_settings, surplus_target
+from .logic.evse_control import (
+    ClaimKeeper,
+    SolarForecast,
+    forecast_energy_wh,
+    pv_timing,
+    surplus_inputs,
+    surplus_settings,
+    surplus_target,
+)
 from .logic.evse_modes import (
     EvseSettings,
     SettingsError,
@@ -62,7 +80,7 @@ from .logic.evse_modes import (
 )
 from .logic.log_limiter import RateLimitedLogger
 from .logic.openevse import EvseReadings
-from .logic.pv_surplus import PvSurplusController, SurplusDecision
+from .logic.pv_surplus import PvSurplusController, SurplusDecision, SurplusSettings
 from .logic.venus_topics import ServiceKey
 from .transport.mqtt_session import (
     CannotConnect,
@@ -143,7 +161,7 @@ class EvseControl:
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.evse"
         )
         self.settings = EvseSettings()
-        self.surplus = PvSurplusController(surplus_settings(self.settings))
+        self.surplus = PvSurplusController(self._surplus_settings())
         self.target: Target | None = None
         self.decision: SurplusDecision | None = None
         self.claims_sent = 0
@@ -167,7 +185,7 @@ class EvseControl:
                 self.settings = EvseSettings.from_dict(stored)
             except (KeyError, TypeError, ValueError) as err:
                 LOGGER.warning("Stored EVSE settings unreadable (%s); mode Off", err)
-        self.surplus.update_settings(surplus_settings(self.settings))
+        self.surplus.update_settings(self._surplus_settings())
 
     @callback
     def async_start(self) -> None:
@@ -210,10 +228,43 @@ class EvseControl:
         if settings.mode is not self.settings.mode:
             self.surplus.reset()
         self.settings = settings
-        self.surplus.update_settings(surplus_settings(settings))
+        self.surplus.update_settings(self._surplus_settings())
         await self._store.async_save(settings.to_dict())
         await self.async_tick()
         self.coordinator.async_update_listeners()
+
+    def _surplus_settings(self) -> SurplusSettings:
+        """The PV controller's settings: the user's numbers and the timing options."""
+        return surplus_settings(self.settings, pv_timing(self.venus.config_entry.options))
+
+    def solar_forecast(self) -> SolarForecast | None:
+        """The forecast entity's view of the rest of today (None: no entity chosen).
+
+        An entity that is unavailable or not an energy in Wh/kWh/MWh gives no forecast
+        (the controller then works as without one) and a log line, never a guess.
+        """
+        entity_id = self.venus.config_entry.options.get(CONF_SOLAR_FORECAST_ENTITY)
+        if not entity_id:
+            return None
+        state = self.hass.states.get(str(entity_id))
+        remaining = None
+        if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            self._errors.warning("forecast", f"Solar forecast {entity_id} unavailable")
+        else:
+            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+            remaining = forecast_energy_wh(state.state, unit)
+            if remaining is None:
+                self._errors.warning(
+                    "forecast",
+                    f"Solar forecast {entity_id} is not an energy: {state.state!r} {unit}",
+                )
+        today = dt_util.now().date()
+        sunrise = get_astral_event_date(self.hass, SUN_EVENT_SUNRISE, today)
+        sunset = get_astral_event_date(self.hass, SUN_EVENT_SUNSET, today)
+        if sunrise is None or sunset is None or sunset <= sunrise:
+            return SolarForecast(remaining, None, None)  # polar day or night: no arc
+        sunset_in = max((sunset - dt_util.utcnow()).total_seconds(), 0.0)
+        return SolarForecast(remaining, sunset_in, (sunset - sunrise).total_seconds())
 
     # --- the loop ---------------------------------------------------------------
 
@@ -239,8 +290,15 @@ class EvseControl:
         if fixed is not None:
             self.decision = None
             return fixed
+        wanted = self._surplus_settings()
+        if wanted != self.surplus.settings:
+            self.surplus.update_settings(wanted)  # the timing options changed
         inputs = surplus_inputs(
-            now, self.venus.link.state, self.link.readings, self.venus.battery()
+            now,
+            self.venus.link.state,
+            self.link.readings,
+            self.venus.battery(),
+            self.solar_forecast(),
         )
         decision = self.surplus.update(inputs)
         self.decision = decision

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from benchmarks.pv_baselines import EvccPv, OpenEvseEco, Reading, SeedNodeRed
+import pytest
+
+from benchmarks.pv_baselines import EvccPv, OpenEvseEco, Reading, SeedNodeRed, evcc_like_ours
 
 
 def reading(**changes: object) -> Reading:
@@ -93,11 +95,20 @@ def test_evcc_disable_delay_and_enable_delay() -> None:
     assert later == [0.0, 0.0, 6.0]
 
 
-def test_evcc_right_after_connect_the_elapsed_timer_also_disables_at_once() -> None:
+def test_evcc_resets_its_timer_after_the_start_so_the_first_shortfall_waits_the_delay() -> None:
     evcc = EvccPv()
-    assert evcc.update(reading(now=0.0, battery_w=2000.0)) == 6.0
-    # As coded: enabled through the elapsed connect timer, which nothing reset yet.
-    assert evcc.update(reading(now=30.0, battery_w=-1000.0, ev_current_a=6.0)) == 0.0
+    assert evcc.update(reading(now=0.0, battery_w=2000.0)) == 6.0  # connect: timer elapsed
+    # pvMaxCurrent resets the timer once the enable delay has run out (here: at once), so
+    # the disable delay starts afresh at the first shortfall and runs its full 3 minutes.
+    shortfall = [
+        evcc.update(reading(now=t, battery_w=-1000.0, ev_current_a=6.0)) for t in range(30, 241, 30)
+    ]
+    assert shortfall[:6] == [6.0] * 6  # 30..180 s: the timer started at 30 s
+    assert shortfall[6] == 0.0  # 210 s: 180 s elapsed
+    # ... and was reset again: a surplus right after the stop waits the enable delay.
+    assert evcc.update(reading(now=240.0, battery_w=2000.0)) == 0.0
+    assert evcc.update(reading(now=270.0, battery_w=2000.0)) == 0.0
+    assert evcc.update(reading(now=300.0, battery_w=2000.0)) == 6.0
 
 
 def test_evcc_caps_at_16_a_and_honours_priority_soc() -> None:
@@ -106,5 +117,40 @@ def test_evcc_caps_at_16_a_and_honours_priority_soc() -> None:
     assert evcc.update(reading(now=30.0, battery_w=4620.0, ev_current_a=6.0)) == 16.0
     below = EvccPv(priority_soc=80.0)
     assert below.update(reading(now=0.0, battery_w=3000.0, soc=60.0)) == 0.0
-    assert below.site_power(reading(battery_w=3000.0, soc=60.0)) == 100.0  # residual
+    # The charging battery counts 0 and a 100 W residual is forced.
+    assert below.site_power(reading(battery_w=3000.0, soc=60.0)) == (100.0, False, False)
     assert below.update(reading(now=0.0, ev_connected=False)) == 0.0
+
+
+def test_evcc_buffer_soc_keeps_charging_from_the_battery_above_it() -> None:
+    evcc = EvccPv(priority_soc=50.0, buffer_soc=50.0)
+    assert evcc.update(reading(now=0.0, battery_w=2000.0, soc=70.0)) == 6.0
+    # A cloud: the battery carries the EV; above bufferSoc evcc keeps the minimum.
+    held = [
+        evcc.update(reading(now=t, battery_w=-1500.0, soc=60.0, ev_current_a=6.0))
+        for t in range(30, 600, 30)
+    ]
+    assert set(held) == {6.0}
+    # At or below bufferSoc the usual disable delay applies.
+    below = [
+        evcc.update(reading(now=t, battery_w=-1500.0, soc=50.0, ev_current_a=6.0))
+        for t in range(600, 811, 30)
+    ]
+    assert below[:6] == [6.0] * 6
+    assert below[6] == 0.0
+
+
+def test_evcc_buffer_start_soc_starts_on_the_battery_alone() -> None:
+    evcc = EvccPv(priority_soc=50.0, buffer_soc=60.0, buffer_start_soc=80.0)
+    assert evcc.update(reading(now=0.0, battery_w=0.0, soc=85.0)) == 6.0
+    assert evcc.site_power(reading(battery_w=0.0, soc=85.0)) == (0.0, True, True)
+
+
+def test_evcc_like_ours_maps_our_defaults() -> None:
+    evcc = evcc_like_ours(min_a=6.0, max_a=20.0, priority_soc=50.0)
+    assert (evcc.min_a, evcc.max_a, evcc.priority_soc, evcc.buffer_soc) == (6.0, 20.0, 50.0, 50.0)
+    assert evcc.buffer_start_soc == 0.0
+    assert evcc.update(reading(now=0.0, battery_w=6000.0)) == 6.0
+    assert evcc.update(reading(now=30.0, battery_w=4620.0, ev_current_a=6.0)) == 20.0
+    with pytest.raises(ValueError, match="prioritySoc"):
+        EvccPv(priority_soc=60.0, buffer_soc=50.0)

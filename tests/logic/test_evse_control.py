@@ -9,7 +9,12 @@ import pytest
 from custom_components.victron_balance.logic.evse_control import (
     CLAIM_RESEND_MAX_S,
     CLAIM_RESEND_MIN_S,
+    PV_TIMING_OPTIONS,
     ClaimKeeper,
+    SolarForecast,
+    battery_capacity_wh,
+    forecast_energy_wh,
+    pv_timing,
     surplus_inputs,
     surplus_settings,
     surplus_target,
@@ -125,3 +130,63 @@ def test_release_and_forget() -> None:
     keeper.forget()
     assert (keeper.sent, keeper.sent_at) == (None, None)
     assert keeper.due(ClaimRequest(None), None, 2.0)
+
+
+def test_timing_options_default_to_todays_values_and_apply() -> None:
+    assert pv_timing({}) == {
+        "start_delay_s": 60.0,
+        "stop_delay_s": 120.0,
+        "min_run_s": 300.0,
+        "min_pause_s": 300.0,
+        "rise_tau_s": 30.0,
+        "fall_tau_s": 3.0,
+    }
+    assert {option.key for option in PV_TIMING_OPTIONS} >= {"pv_start_delay", "pv_min_run"}
+    # Out of range or not a number (a hand-edited entry): today's value.
+    timing = pv_timing({"pv_start_delay": 15, "pv_min_run": -5.0, "pv_rise_smoothing": "x"})
+    assert (timing["start_delay_s"], timing["min_run_s"], timing["rise_tau_s"]) == (15, 300, 30)
+    mapped = surplus_settings(EvseSettings(), timing)
+    assert (mapped.start_delay_s, mapped.min_run_s) == (15.0, 300.0)
+    assert mapped.max_current_a == 20.0  # the user's numbers still apply
+
+
+def test_forecast_energy_in_wh() -> None:
+    assert forecast_energy_wh("12.5", "kWh") == 12500.0
+    assert forecast_energy_wh("800", "Wh") == 800.0
+    assert forecast_energy_wh("0.01", "MWh") == 10000.0
+    for state, unit in (
+        ("12.5", "W"),
+        ("12.5", None),
+        ("lots", "kWh"),
+        ("-1", "kWh"),
+        ("nan", "kWh"),
+    ):
+        assert forecast_energy_wh(state, unit) is None
+
+
+def test_battery_capacity_from_the_followed_battery() -> None:
+    state = venus({"battery/512/InstalledCapacity": 156.0, "battery/512/Dc/0/Voltage": 51.2})
+    battery = BatteryView(state, 512)
+    assert battery_capacity_wh(battery) == pytest.approx(7987.2)
+    assert battery_capacity_wh(None) is None
+    assert battery_capacity_wh(BatteryView(venus({"battery/512/Dc/0/Voltage": 51.2}), 512)) is None
+
+
+def test_inputs_carry_the_forecast() -> None:
+    state = venus(
+        {
+            "system/0/Dc/Battery/Soc": 60.0,
+            "battery/512/InstalledCapacity": 156.0,
+            "battery/512/Dc/0/Voltage": 51.2,
+        }
+    )
+    readings = EvseReadings()
+    battery = BatteryView(state, 512)
+    plain = surplus_inputs(1.0, state, readings, battery)
+    assert (plain.forecast_remaining_wh, plain.battery_capacity_wh) == (None, None)
+    with_forecast = surplus_inputs(
+        1.0, state, readings, battery, SolarForecast(9000.0, 7200.0, 43200.0)
+    )
+    assert with_forecast.forecast_remaining_wh == 9000.0
+    assert (with_forecast.sunset_in_s, with_forecast.daylight_s) == (7200.0, 43200.0)
+    assert with_forecast.battery_capacity_wh == pytest.approx(7987.2)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from custom_components.victron_balance.logic.pv_forecast import OutlookSettings
 from custom_components.victron_balance.logic.pv_surplus import (
     PvSurplusController,
     SurplusDecision,
@@ -31,6 +32,7 @@ class Ess:
         self.soc = soc
         self.current = 0.0
         self.decisions: list[SurplusDecision] = []
+        self.forecast: dict[str, float | None] = {}  # SurplusInputs' forecast fields
 
     def snapshot(self, surplus_w: float, grid_w: float = 0.0) -> SurplusInputs:
         ev_w = self.current * VOLTS
@@ -43,6 +45,7 @@ class Ess:
             consumption_w=500.0 + ev_w,
             ev_power_w=ev_w,
             ev_connected=True,
+            **self.forecast,  # type: ignore[arg-type]
         )
 
     def step(self, surplus_w: float, grid_w: float = 0.0) -> SurplusDecision:
@@ -488,3 +491,122 @@ def test_diagnostics_are_json_friendly() -> None:
     assert diagnostics["last_update"] == ess.now - STEP
     for value in diagnostics.values():
         assert value is None or isinstance(value, str | bool | int | float)
+
+
+# --------------------------------------------------------------- forecast
+HOUR = 3600.0
+
+
+def forecasting(remaining_wh: float, soc: float, sunset_in_h: float = 6.0) -> Ess:
+    """An ESS with a forecast: 12 h of daylight, an 8 kWh battery."""
+    ess = Ess(soc=soc)
+    ess.forecast = {
+        "forecast_remaining_wh": remaining_wh,
+        "sunset_in_s": sunset_in_h * HOUR,
+        "daylight_s": 12 * HOUR,
+        "battery_capacity_wh": 8000.0,
+    }
+    return ess
+
+
+def test_a_forecast_that_fills_the_battery_lets_the_car_go_first() -> None:
+    # Below the priority SoC: without a forecast the battery charges first ...
+    plain = Ess(soc=40.0)
+    plain.run(120.0, 2500.0)
+    assert plain.current == 0.0
+    assert "priority_soc" in plain.reasons()
+    # ... but the forecast says it fills anyway: its charge power is the car's.
+    sunny = forecasting(25_000.0, soc=40.0)
+    sunny.run(120.0, 2500.0)
+    assert sunny.current == 10.0
+    assert sunny.controller.diagnostics()["forecast_battery_share"] == 0.0
+
+
+def test_a_forecast_that_will_not_fill_the_battery_protects_it() -> None:
+    # Above the priority SoC the surplus would be the car's; the forecast says the
+    # battery needs all of it.
+    dull = forecasting(1_000.0, soc=70.0)
+    dull.run(120.0, 2500.0)
+    assert dull.current == 0.0
+    assert dull.reasons() == {"priority_soc"}
+    # Export is the car's even then (the battery takes no more than it takes).
+    decision = dull.run(120.0, 2500.0, grid_w=-2000.0)
+    assert decision.current_a > 0
+
+
+def test_with_a_share_the_car_takes_the_rest_even_if_it_already_draws_it() -> None:
+    ess = forecasting(25_000.0, soc=60.0)
+    # (No correction by the measured PV here: the forecast below drops at once.)
+    ess.controller = PvSurplusController(
+        SurplusSettings(), OutlookSettings(correction_after_wh=1e9)
+    )
+    ess.run(400.0, 3000.0)
+    assert ess.current == 13.0
+    # The forecast drops: the battery needs most of what is left; the car gives it back
+    # although the battery is not charging while the car draws everything.
+    ess.forecast["forecast_remaining_wh"] = 8_000.0
+    ess.run(30.0, 3000.0)
+    share = ess.controller.diagnostics()["forecast_battery_share"]
+    assert 0.5 < share < 1.0
+    # A quarter of 3 kW is below the minimum: the car drops to it, the battery charges
+    # with the rest (and would lend the difference, as the forecast still has spare).
+    assert ess.decisions[-1] == SurplusDecision(6.0, "battery_assist")
+
+
+def test_with_a_forecast_the_battery_rides_the_car_through_a_dark_cloud() -> None:
+    plain = Ess(soc=70.0)
+    plain.charging_now(3000.0)
+    plain.run(300.0, 100.0)  # a deep cloud: the sun covers 7 % of the minimum
+    assert plain.current == 0.0  # without a forecast: stop
+    sunny = forecasting(25_000.0, soc=70.0)
+    sunny.charging_now(3000.0)
+    sunny.run(300.0, 100.0)
+    assert sunny.current == 6.0
+    assert "battery_assist" in sunny.reasons()
+    assert sunny.controller.assist_floor_soc() == 30.0  # the lower SoC
+
+
+def test_no_assist_when_the_forecast_has_no_spare() -> None:
+    ess = forecasting(2_000.0, soc=70.0)
+    ess.forecast["forecast_remaining_wh"] = 25_000.0
+    ess.charging_now(3000.0)
+    ess.forecast["forecast_remaining_wh"] = 2_000.0
+    ess.run(300.0, 800.0)
+    assert ess.current == 0.0
+    assert ess.controller.assist_floor_soc() == 100.0
+
+
+def test_a_full_battery_that_fills_anyway_lends_the_car_a_start() -> None:
+    # Above the upper SoC, with 600 W of export: below the minimum, but the battery may
+    # lend the rest and the forecast refills it.
+    full = forecasting(10_000.0, soc=90.0)
+    full.run(70.0, 600.0, grid_w=-600.0)
+    assert full.decisions[-1] == SurplusDecision(6.0, "battery_assist")
+    # Not below the upper SoC, nor when the forecast has nothing to spare.
+    assert forecasting(10_000.0, soc=70.0).run(300.0, 600.0).current_a == 0.0
+    assert forecasting(500.0, soc=90.0).run(300.0, 600.0, grid_w=-600.0).current_a == 0.0
+
+
+def test_without_a_forecast_only_a_full_exporting_battery_lends_a_start() -> None:
+    ess = Ess(soc=70.0)  # plugged in at 70 %: the battery lends only what it banks since
+    ess.run(10.0, 600.0)
+    ess.soc = 90.0
+    assert ess.run(300.0, 600.0, grid_w=-600.0).current_a == 0.0  # not full yet
+    ess.soc = 96.0
+    assert ess.run(300.0, 600.0).current_a == 0.0  # full, but not exporting
+    ess.run(70.0, 600.0, grid_w=-600.0)
+    assert ess.decisions[-1] == SurplusDecision(6.0, "battery_assist")
+    # Plugged in full: nothing banked this session, nothing lent.
+    assert Ess(soc=96.0).run(300.0, 600.0, grid_w=-600.0).current_a == 0.0
+
+
+def test_a_lost_forecast_falls_back_to_the_rules_without_one() -> None:
+    ess = forecasting(25_000.0, soc=40.0)
+    ess.run(120.0, 2500.0)
+    assert ess.current == 10.0
+    ess.forecast["forecast_remaining_wh"] = None  # the entity went unavailable
+    ess.run(10.0, 2500.0)
+    diagnostics = ess.controller.diagnostics()
+    assert diagnostics["forecast_battery_share"] is None
+    # Below the priority SoC again: the battery's charge is not surplus any more.
+    assert ess.decisions[-1].current_a == 10.0  # a running charge keeps its current

@@ -19,6 +19,11 @@ Rules, with the defaults in `SurplusSettings`:
 
 * Priority SoC (evcc's prioritySoc): below it the home battery charges first; its
   charge power is not counted as surplus, only its discharge (as a shortfall).
+* With a solar forecast (the ``forecast_*`` inputs; `pv_forecast`) the forecast decides
+  instead of the priority SoC: the battery keeps the share of the surplus it needs to be
+  full by sunset (none while the sun to come is well above that: the car goes first in
+  the morning instead of the battery filling and the rest being exported in the
+  afternoon; all of it when the battery would not fill). Export is always the car's.
 * Charging follows the smoothed surplus inside min..max A in whole amps. The filter is
   asymmetric: a falling surplus is followed within seconds (a cloud must not leave the
   battery or the grid carrying the EV), a rising one slowly (a minute of sun between
@@ -28,7 +33,12 @@ Rules, with the defaults in `SurplusSettings`:
   shortfall while the sun still covers `assist_min_share` of the minimum charging power
   and the SoC is above every floor that applies: the lower SoC, the priority SoC, and
   the SoC the battery had when the car was plugged in, so the battery only lends back
-  solar energy it banked during this session and never the house's reserve.
+  solar energy it banked during this session and never the house's reserve. A battery
+  above `full_soc` that exports may also start the car this way.
+* Loss-aware assist with a forecast: the battery lends (through any cloud, and for a
+  start above the upper SoC) only while the forecast fills it again by sunset, so what
+  it lends comes back from PV that would be exported, not from the grid in the evening;
+  the floor is then the lower SoC.
 * Low SoC (seed 001): at or below the lower SoC the EVSE sleeps until the battery is
   back at or above the upper SoC, whatever the surplus.
 * Contactor wear: a start needs the surplus (minimum power + a margin) for
@@ -45,6 +55,8 @@ import math
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Final
+
+from .pv_forecast import Outlook, OutlookSettings, SolarOutlook, finite_number
 
 # The modes around this controller (off, fixed currents) live in `evse_modes`.
 
@@ -99,6 +111,9 @@ class SurplusSettings:
     assist_min_share: float = 0.3
     assist_above_priority_soc: bool = True  # no assist below the priority SoC
     assist_keeps_plug_in_soc: bool = True  # no assist below the SoC at plug-in
+    # %: a battery this full that exports may start the car below the minimum power (the
+    # BMS tapers the charge above it, so the ESS exports the rest).
+    full_soc: float = 95.0
     start_margin_w: float = 100.0  # a start needs minimum power + this
     current_hysteresis_a: float = 0.5  # lower a running current only this far below it
     start_delay_s: float = 60.0  # the surplus must hold this long before a start
@@ -123,7 +138,7 @@ class SurplusSettings:
             )
         if self.phases not in (1, 3):
             raise ValueError(f"phases must be 1 or 3, got {self.phases}")
-        socs = (self.battery_lower_soc, self.battery_upper_soc, self.priority_soc)
+        socs = (self.battery_lower_soc, self.battery_upper_soc, self.priority_soc, self.full_soc)
         if not all(0 <= soc <= 100 for soc in socs):
             raise ValueError(f"SoC thresholds must be within 0..100 %, got {socs}")
         if self.battery_lower_soc >= self.battery_upper_soc:
@@ -163,6 +178,13 @@ class SurplusInputs:
     consumption_w: float | None  # AC loads as Venus reports them
     ev_power_w: float | None  # the EV's own power now
     ev_connected: bool
+    # The solar forecast (all None without a forecast entity): PV energy still to come
+    # today, seconds until sunset, today's sunrise-to-sunset duration, and the home
+    # battery's capacity.
+    forecast_remaining_wh: float | None = None
+    sunset_in_s: float | None = None
+    daylight_s: float | None = None
+    battery_capacity_wh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -184,18 +206,12 @@ class _Measured:
     ev_w: float
 
 
-def _finite(value: object) -> float | None:
-    """The value as a float if it is a real, finite number, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 class PvSurplusController:
     """Decides the EVSE current in PV-surplus mode; call `update()` on every snapshot."""
 
-    def __init__(self, settings: SurplusSettings) -> None:
+    def __init__(self, settings: SurplusSettings, outlook: OutlookSettings | None = None) -> None:
         self._settings = settings
+        self._outlook = SolarOutlook(outlook)
         self._clear()
 
     def _clear(self) -> None:
@@ -213,6 +229,8 @@ class PvSurplusController:
         self._import_since: float | None = None
         self._pv_w: float | None = None
         self._consumption_w: float | None = None
+        self._plan: Outlook | None = None
+        self._outlook.reset()
 
     @property
     def settings(self) -> SurplusSettings:
@@ -242,13 +260,24 @@ class PvSurplusController:
         if not inputs.ev_connected:
             self.reset()
             return self._decide(0.0, Reason.NOT_CONNECTED)
-        self._pv_w = _finite(inputs.pv_power_w)
-        self._consumption_w = _finite(inputs.consumption_w)
+        self._pv_w = finite_number(inputs.pv_power_w)
+        self._consumption_w = finite_number(inputs.consumption_w)
         measured = self._measured(inputs)
         if measured is None:
-            return self._safe_stop(_finite(inputs.now), Reason.STALE_INPUT)
+            return self._safe_stop(finite_number(inputs.now), Reason.STALE_INPUT)
         if self._plug_in_soc is None:
             self._plug_in_soc = measured.soc
+        self._plan = self._outlook.update(
+            now=measured.now,
+            pv_w=self._pv_w,
+            house_w=None if self._consumption_w is None else self._consumption_w - measured.ev_w,
+            soc=measured.soc,
+            full_soc=self._settings.full_soc,
+            remaining_wh=inputs.forecast_remaining_wh,
+            sunset_in_s=inputs.sunset_in_s,
+            daylight_s=inputs.daylight_s,
+            capacity_wh=inputs.battery_capacity_wh,
+        )
         self._filter(measured.now, self._surplus(measured))
         if self._low_soc_latched(measured.soc):
             return self._safe_stop(measured.now, Reason.LOW_SOC_PAUSE)
@@ -260,7 +289,7 @@ class PvSurplusController:
     def _measured(inputs: SurplusInputs) -> _Measured | None:
         """The required inputs, or None if any is missing or impossible."""
         values = [
-            _finite(value)
+            finite_number(value)
             for value in (
                 inputs.now,
                 inputs.grid_power_w,
@@ -277,9 +306,24 @@ class PvSurplusController:
         return _Measured(now, grid_w, battery_w, soc, max(ev_w, 0.0))
 
     def _surplus(self, m: _Measured) -> float:
-        """What the EV could draw without import, battery priority honoured."""
-        battery_w = m.battery_w if m.soc >= self._settings.priority_soc else min(m.battery_w, 0)
-        return m.ev_w - m.grid_w + battery_w
+        """What the EV could draw without import, the battery's priority honoured.
+
+        Without a forecast the battery has priority below the priority SoC (its charge
+        power is not surplus). With one, it keeps the share of the surplus it needs to be
+        full at sunset (`pv_forecast`), whatever its SoC; export is always surplus.
+        """
+        without_charge_w = m.ev_w - m.grid_w + min(m.battery_w, 0.0)
+        if self._plan is not None:
+            total_w = without_charge_w + max(m.battery_w, 0.0)
+            surplus_w = total_w - self._plan.battery_share * max(total_w, 0.0)
+            if m.grid_w < -self._settings.import_tolerance_w:
+                # Exporting: the battery does not take what it is offered (full, or at its
+                # charge limit), so the export is the car's.
+                surplus_w = max(surplus_w, without_charge_w)
+            return surplus_w
+        if m.soc < self._settings.priority_soc:
+            return without_charge_w
+        return without_charge_w + max(m.battery_w, 0.0)
 
     def _filter(self, now: float, raw_w: float) -> None:
         """Asymmetric exponential smoothing: fast down, slow up."""
@@ -311,7 +355,7 @@ class PvSurplusController:
         if smoothed >= s.min_power_w:
             self._stop_since = None
             return self._decide(self._surplus_current(smoothed), Reason.SURPLUS)
-        if smoothed >= s.assist_min_share * s.min_power_w and m.soc > self.assist_floor_soc():
+        if self._sun_covers_assist(smoothed) and m.soc > self.assist_floor_soc():
             self._stop_since = None
             return self._decide(s.min_current_a, Reason.BATTERY_ASSIST)
         # A shortfall the battery may not carry: the minimum until the timers allow a stop.
@@ -324,10 +368,27 @@ class PvSurplusController:
             return self._decide(s.min_current_a, Reason.STOP_DELAY)
         return self._stop(m.now, self._idle_reason(m))
 
+    def _sun_covers_assist(self, smoothed_w: float) -> bool:
+        """Does the sun pay enough of the minimum current for the battery to carry the rest?
+
+        Without a forecast: `assist_min_share` of it. With one that fills the battery
+        anyway, any share: a cloud's worth of battery energy comes back before sunset,
+        and riding through it saves the car a stop and a start.
+        """
+        if self._plan is not None and self._plan.spare_wh > 0:
+            return True
+        return smoothed_w >= self._settings.assist_min_share * self._settings.min_power_w
+
     def assist_floor_soc(self) -> float:
-        """The SoC above which the battery may carry the EV's shortfall."""
+        """The SoC above which the battery may carry the EV's shortfall.
+
+        With a forecast: the lower SoC while the battery fills anyway by sunset (what it
+        lends comes back from PV that would be exported), else never (100 %).
+        """
         s = self._settings
         floor = s.battery_lower_soc
+        if self._plan is not None:
+            return floor if self._plan.spare_wh > 0 else 100.0
         if s.assist_above_priority_soc:
             floor = max(floor, s.priority_soc)
         if s.assist_keeps_plug_in_soc and self._plug_in_soc is not None:
@@ -365,7 +426,9 @@ class PvSurplusController:
     def _while_paused(self, m: _Measured) -> SurplusDecision:
         s = self._settings
         smoothed = self._smoothed()
-        if smoothed < s.min_power_w + s.start_margin_w:
+        if smoothed < s.min_power_w + s.start_margin_w and not self._may_start_on_assist(
+            m, smoothed
+        ):
             self._start_since = None
             return self._decide(0.0, self._idle_reason(m))
         if self._start_since is None:
@@ -378,11 +441,37 @@ class PvSurplusController:
         self._paused_since = None
         self._start_since = None
         self._stop_since = None
-        return self._decide(self._surplus_current(smoothed), Reason.SURPLUS)
+        reason = Reason.SURPLUS if smoothed >= s.min_power_w else Reason.BATTERY_ASSIST
+        return self._decide(self._surplus_current(smoothed), reason)
+
+    def _may_start_on_assist(self, m: _Measured, smoothed: float) -> bool:
+        """Start below the minimum on a battery that is full and exporting anyway.
+
+        With a forecast: above the upper SoC, while the forecast's spare energy covers
+        what a minimum run could take from the battery (it fills again by sunset).
+        Without one: only a full battery that exports (above `full_soc`), and only down
+        to the assist floors, so it lends no more than it banked this session.
+        Either way the sun must pay at least `assist_min_share` of the minimum.
+        """
+        s = self._settings
+        if smoothed < s.assist_min_share * s.min_power_w:
+            return False
+        plan = self._plan
+        if plan is None:
+            exporting = m.grid_w < -s.import_tolerance_w
+            return exporting and m.soc >= s.full_soc and m.soc > self.assist_floor_soc()
+        if m.soc < s.battery_upper_soc:
+            return False
+        lent_wh = s.min_power_w * (1.0 - s.assist_min_share) * s.min_run_s / 3600.0
+        return plan.spare_wh > lent_wh
 
     def _idle_reason(self, m: _Measured) -> Reason:
         """Why there is no charge: the battery has priority, or there is not enough sun."""
-        if m.soc < self._settings.priority_soc and m.battery_w > 0:
+        if self._plan is not None:
+            battery_first = self._plan.battery_share > 0.5
+        else:
+            battery_first = m.soc < self._settings.priority_soc
+        if battery_first and m.battery_w > 0:
             return Reason.PRIORITY_SOC
         return Reason.WAITING_FOR_SUN
 
@@ -427,6 +516,7 @@ class PvSurplusController:
             "stop_pending_since": self._stop_since,
             "import_since": self._import_since,
             "last_update": self._last_now,
+            **{f"forecast_{key}": value for key, value in self._outlook.diagnostics().items()},
         }
 
 
