@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 
-from simulator.mqtt_link import payload_bytes
+from simulator.mqtt_link import NO_DELAY, payload_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class WillLink:
                 will=aiomqtt.Will(
                     self.will.topic, self.will.payload, qos=1, retain=self.will.retain
                 ),
+                socket_options=NO_DELAY,
             )
             try:
                 async with client:

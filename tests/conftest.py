@@ -34,6 +34,18 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture(autouse=True)
+async def enable_event_loop_debug(request: pytest.FixtureRequest) -> None:
+    """asyncio debug mode, as the plugin's fixture of this name does, except for long runs.
+
+    Debug mode records a stack for every callback the loop schedules; over a simulated
+    hour (the `long_run` and `scenario` tests) that makes a test several times slower.
+    """
+    node = request.node
+    long_run = node.get_closest_marker("long_run") or node.get_closest_marker("scenario")
+    asyncio.get_running_loop().set_debug(long_run is None)
+
+
+@pytest.fixture(autouse=True)
 def allow_loopback_sockets(socket_enabled: None) -> None:
     """The tests talk to a real broker; the plugin still limits connections to 127.0.0.1."""
 
@@ -87,7 +99,7 @@ async def simulator(
     )
     await sim.start()
     # Let its start-up messages reach the broker before the integration subscribes.
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 

@@ -97,16 +97,15 @@ async def test_writes_are_spaced_and_counted(
     init_integration: MockConfigEntry,
     simulator: VenusSimulator,
 ) -> None:
-    link = init_integration.runtime_data.link
     await select_mode(hass, "limited")
     await wait_until(lambda: simulator.settings_writes == 2)  # current + voltage
     assert setting(simulator, MAX_CURRENT) == 50
     await set_number(hass, CURRENT, 20)  # too soon after the last write: deferred
     assert setting(simulator, MAX_CURRENT) == 50
-    await advance(hass, freezer, 31, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 31)
     await wait_until(lambda: setting(simulator, MAX_CURRENT) == 20)
     assert simulator.settings_writes == 3
-    await advance(hass, freezer, 1, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 1)
     assert hass.states.get(WRITES).state == "3"
 
 
@@ -144,7 +143,7 @@ async def test_a_write_without_echo_is_an_error(
     """With the GX silent, nothing is written blind; the user gets a translated error."""
     link = init_integration.runtime_data.link
     simulator.pause_heartbeat()
-    await advance(hass, freezer, HEARTBEAT_TIMEOUT + 1, activity=lambda: link.state.messages)
+    await advance(hass, freezer, HEARTBEAT_TIMEOUT + 1)
     assert not link.alive
     with pytest.raises(HomeAssistantError) as raised:
         await init_integration.runtime_data.charge.async_update(mode=ChargeMode.LIMITED)
@@ -244,7 +243,7 @@ async def plant_simulator(
     )
     await sim.start()
     sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -263,7 +262,7 @@ async def test_the_charger_is_checked_to_follow_the_limit(
     link = config_entry.runtime_data.link
     await set_number(hass, CURRENT, 20)
     await select_mode(hass, "limited")
-    await advance(hass, freezer, 20, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 20)
     await wait_until(
         lambda: hass.states.get("sensor.victron_gx_charger_current_limit").state == "20.0"
     )

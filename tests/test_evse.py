@@ -57,7 +57,7 @@ async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulato
         mqtt_ev_charger=MqttEvChargerConfig(),
     )
     await sim.start()
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -112,11 +112,6 @@ def control(entry: MockConfigEntry) -> EvseControl:
     evse = entry.runtime_data.evse
     assert evse is not None
     return evse
-
-
-def messages(entry: MockConfigEntry) -> int:
-    """Messages seen from Venus and the station (for `advance` to wait on)."""
-    return int(entry.runtime_data.link.state.messages) + control(entry).link.messages
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -241,6 +236,7 @@ def set_system(
     sim.set_value(*BATTERY, "/Soc", soc)
 
 
+@pytest.mark.long_run
 async def test_pv_surplus_follows_the_sun_and_the_battery(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
@@ -248,15 +244,12 @@ async def test_pv_surplus_follows_the_sun_and_the_battery(
     simulator: VenusSimulator,
     evse: OpenEvseSimulator,
 ) -> None:
-    def activity() -> int:
-        return messages(init_integration)
-
     # Sunny: the ESS battery soaks up ~2.6 kW (50 A at ~52 V), nothing from the grid.
     set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=90.0)
     await select_mode(hass, "pv_surplus")
-    await advance(hass, freezer, 3, activity)
+    await advance(hass, freezer, 3)
     assert claimed(evse, None)  # a start waits until the surplus held for a while
-    await advance(hass, freezer, 90, activity)
+    await advance(hass, freezer, 90)
     claim = our_claim(evse)
     assert claim is not None and claim["state"] == "active"
     assert 6 <= claim["charge_current"] <= 20
@@ -264,15 +257,15 @@ async def test_pv_surplus_follows_the_sun_and_the_battery(
 
     # The home battery runs low: the EVSE sleeps, and stays asleep until the upper SoC.
     set_system(simulator, pv=300.0, grid=0.0, battery_a=-40.0, soc=25.0)
-    await advance(hass, freezer, 400, activity)
+    await advance(hass, freezer, 400)
     assert claimed(evse, None)
     assert state(hass, "sensor.ev_charger_control_reason") in ("low_soc_pause", "min_pause_time")
     set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=60.0)
-    await advance(hass, freezer, 400, activity)
+    await advance(hass, freezer, 400)
     assert claimed(evse, None)
     assert state(hass, "sensor.ev_charger_control_reason") == "low_soc_pause"
     set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=85.0)
-    await advance(hass, freezer, 120, activity)
+    await advance(hass, freezer, 120)
     assert our_claim(evse) is not None and our_claim(evse)["state"] == "active"  # type: ignore[index]
 
 
@@ -344,18 +337,15 @@ async def test_venus_lost_pauses_the_car(
     simulator: VenusSimulator,
     evse: OpenEvseSimulator,
 ) -> None:
-    def activity() -> int:
-        return messages(init_integration)
-
     await select_mode(hass, "fast_32")
-    await advance(hass, freezer, 2, activity)
+    await advance(hass, freezer, 2)
     assert claimed(evse, 32)
     simulator.pause_heartbeat()
-    await advance(hass, freezer, 15, activity)
+    await advance(hass, freezer, 15)
     assert claimed(evse, None)
     assert state(hass, "sensor.ev_charger_control_reason") == "venus_unavailable"
     simulator.resume_heartbeat()
-    await advance(hass, freezer, 8, activity)
+    await advance(hass, freezer, 8)
     assert claimed(evse, 32)
 
 
@@ -528,7 +518,7 @@ async def test_not_shown_in_venus_when_switched_off(
     await simulator.publish_raw(
         f"W/{PORTAL_ID}/evcharger/100/SetCurrent", json.dumps({"value": 10}).encode()
     )
-    await settle(None, quiet=0.2)
+    await settle()
     assert simulator.mqtt_ev_charger is not None
     assert simulator.mqtt_ev_charger.service is None
     assert control(entry).gui_changes == 0

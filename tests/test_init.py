@@ -145,22 +145,20 @@ async def test_heartbeat_lost_makes_entities_unavailable(
     await advance(
         hass,
         freezer,
-        activity=lambda: link_messages(init_integration),
-        seconds=HEARTBEAT_TIMEOUT - 1,
+        HEARTBEAT_TIMEOUT - 1,
     )
     assert hass.states.get(SOC).state != STATE_UNAVAILABLE  # heartbeats keep it alive
     simulator.pause_heartbeat()
     await advance(
         hass,
         freezer,
-        activity=lambda: link_messages(init_integration),
-        seconds=HEARTBEAT_TIMEOUT + 1,
+        HEARTBEAT_TIMEOUT + 1,
     )
     assert hass.states.get(SOC).state == STATE_UNAVAILABLE
     assert hass.states.get(PV).state == STATE_UNAVAILABLE
     simulator.set_value("battery", 512, "/Soc", 12.5)
     simulator.resume_heartbeat()
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=3)
+    await advance(hass, freezer, 3)
     # Back: the link asks for a full publish, so values changed meanwhile arrive too.
     await wait_until(lambda: hass.states.get(SOC).state == "12.5")
 
@@ -201,9 +199,9 @@ async def test_keepalive_cadence(
     sent_at_start = link.keepalives_sent
     full_before = simulator.full_publish_count
     for cycle in range(1, 4):
-        await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=29)
+        await advance(hass, freezer, 29)
         assert link.keepalives_sent == sent_at_start + cycle - 1  # not yet
-        await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=1)
+        await advance(hass, freezer, 1)
         assert link.keepalives_sent == sent_at_start + cycle
         await wait_until(lambda: simulator.keepalive_count == link.keepalives_sent)
     assert simulator.full_publish_count == full_before  # suppress-republish
@@ -223,13 +221,14 @@ async def test_keepalive_interval_option_applies_without_reload(
     link = init_integration.runtime_data.link
     sent_at_start = link.keepalives_sent
     # The sleep already running finishes first; the next one uses the new interval.
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=30)
+    await advance(hass, freezer, 30)
     assert link.keepalives_sent == sent_at_start + 1
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=10)
+    await advance(hass, freezer, 10)
     assert link.keepalives_sent == sent_at_start + 2
     await wait_until(lambda: simulator.keepalive_count == link.keepalives_sent)
 
 
+@pytest.mark.long_run
 async def test_periodic_full_republish(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
@@ -239,9 +238,9 @@ async def test_periodic_full_republish(
     """Every tenth keepalive asks for a full publish, to resynchronise lost values."""
     link = init_integration.runtime_data.link
     before = link.full_publishes_seen
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=30 * 9)
+    await advance(hass, freezer, 30 * 9)
     assert link.full_publishes_seen == before
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=30)
+    await advance(hass, freezer, 30)
     await wait_until(lambda: link.full_publishes_seen == before + 1)
     assert link.alive
 
@@ -267,7 +266,7 @@ async def test_keepalive_survives_a_failed_publish(
     link = init_integration.runtime_data.link
     sent = link.keepalives_sent
     with patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")):
-        await advance(hass, freezer, 30, activity=lambda: link_messages(init_integration))
+        await advance(hass, freezer, 30)
     assert link.keepalives_sent == sent
-    await advance(hass, freezer, 30, activity=lambda: link_messages(init_integration))
+    await advance(hass, freezer, 30)
     assert link.keepalives_sent == sent + 1

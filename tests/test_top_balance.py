@@ -41,7 +41,7 @@ async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulato
     await sim.start()
     sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
     sim.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", VIRTUAL)
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -59,10 +59,6 @@ async def start(hass: HomeAssistant, entry: MockConfigEntry, **data: float) -> N
     )
 
 
-def activity(entry: MockConfigEntry) -> int:
-    return int(entry.runtime_data.link.state.messages)
-
-
 async def test_a_run_steers_the_chargers_through_the_virtual_bms(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
@@ -71,7 +67,7 @@ async def test_a_run_steers_the_chargers_through_the_virtual_bms(
 ) -> None:
     await start(hass, init_integration, target_cell_voltage=3.55, max_current=60)
     assert hass.states.get(MODE).state == "top_balance"
-    await advance(hass, freezer, 3, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 3)
     # The driver appeared and carries our limits; the GX follows it as the BMS.
     await wait_until(lambda: virtual(simulator, "/Info/MaxChargeVoltage") is not None)
     cvl = virtual(simulator, "/Info/MaxChargeVoltage")
@@ -109,7 +105,7 @@ async def test_stop_returns_to_safe_limits(
     simulator: VenusSimulator,
 ) -> None:
     await start(hass, init_integration)
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     await hass.services.async_call(
         DOMAIN, "stop_top_balance", {"config_entry_id": init_integration.entry_id}, blocking=True
     )
@@ -118,7 +114,7 @@ async def test_stop_returns_to_safe_limits(
     assert runner.decision is not None
     assert runner.decision.state.value == "aborted"
     safe = runner.controller.safe_decision()
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     await wait_until(lambda: virtual(simulator, "/Info/MaxChargeVoltage") == round(safe.cvl_v, 3))
     assert runner.reports[-1].outcome.startswith("aborted")
 
@@ -133,7 +129,7 @@ async def test_missing_driver_aborts_with_a_repair(
     """The driver runs but the GX does not use it as BMS: stop, and say what to do."""
     simulator.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", 512)
     await start(hass, init_integration)
-    await advance(hass, freezer, 35, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 35)
     runner = init_integration.runtime_data.top_balance
     assert runner.controller.state.value == "aborted"
     assert runner.controller.abort_reason == "virtual_bms_missing"
@@ -151,9 +147,9 @@ async def test_venus_lost_refuses_charge(
     simulator: VenusSimulator,
 ) -> None:
     await start(hass, init_integration)
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     simulator.pause_heartbeat()
-    await advance(hass, freezer, HEARTBEAT_TIMEOUT + 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, HEARTBEAT_TIMEOUT + 2)
     runner = init_integration.runtime_data.top_balance
     assert runner.decision is not None
     assert runner.decision.allow_to_charge is False
@@ -167,7 +163,7 @@ async def test_reload_mid_run_reverts_to_safe_limits(
     simulator: VenusSimulator,
 ) -> None:
     await start(hass, init_integration)
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     runner = init_integration.runtime_data.top_balance
@@ -185,7 +181,7 @@ async def test_crash_mid_run_resumes_from_the_store(
 ) -> None:
     """Without a clean shutdown, the persisted run is picked up again (within its window)."""
     await start(hass, init_integration)
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     runner = init_integration.runtime_data.top_balance
     await runner._persist()  # what the periodic save wrote before the crash
     restarted = TopBalanceRunner(hass, runner.coordinator, runner.session)
@@ -236,7 +232,7 @@ async def test_report_service(
 ) -> None:
     """Past runs, per-cell drift and hand-balancing advice, as a service response."""
     await start(hass, init_integration)
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     await hass.services.async_call(
         DOMAIN, "stop_top_balance", {"config_entry_id": init_integration.entry_id}, blocking=True
     )
@@ -291,23 +287,23 @@ async def test_hold_at_soc_through_the_virtual_bms(
     async def soc(value: float) -> None:
         simulator.set_value("battery", 512, "/Soc", value)
         await wait_until(lambda: venus.battery().value("/Soc") == value)
-        await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+        await advance(hass, freezer, 2)
 
     await soc(70.0)
     await select_mode(hass, "hold_at_soc")
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     await wait_until(lambda: (virtual(simulator, "/Info/MaxChargeCurrent") or 0) > 0)
     await soc(81.0)
     await wait_until(lambda: virtual(simulator, "/Info/MaxChargeCurrent") == 0)
     await soc(79.0)  # inside the band: still holding
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     assert virtual(simulator, "/Info/MaxChargeCurrent") == 0
     await soc(76.0)
     await wait_until(lambda: (virtual(simulator, "/Info/MaxChargeCurrent") or 0) > 0)
     assert virtual(simulator, "/Io/AllowToCharge") == 1
     writes = simulator.settings_writes
     await select_mode(hass, "follow_bms")
-    await advance(hass, freezer, 2, activity=lambda: activity(init_integration))
+    await advance(hass, freezer, 2)
     assert init_integration.runtime_data.top_balance.hold is None
     assert simulator.settings_writes == writes  # holding never touched the GX's flash
 
@@ -364,7 +360,7 @@ async def test_virtual_bms_topic_and_instance_from_the_options(
     try:
         sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
         sim.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", 101)
-        await settle(None, quiet=0.05)
+        await settle()
         config_entry.add_to_hass(hass)
         hass.config_entries.async_update_entry(
             config_entry, options={"virtual_bms_topic": "custom/vbms", "virtual_bms_instance": 101}
@@ -372,7 +368,7 @@ async def test_virtual_bms_topic_and_instance_from_the_options(
         assert await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
         await start(hass, config_entry)
-        await advance(hass, freezer, 35, activity=lambda: activity(config_entry))
+        await advance(hass, freezer, 35)
         runner = config_entry.runtime_data.top_balance
         assert runner.active, runner.controller.abort_reason  # the driver was found in time
         assert sim.get_value("battery", 101, "/Info/MaxChargeVoltage") is not None

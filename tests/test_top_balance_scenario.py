@@ -89,7 +89,7 @@ async def simulator(
     await sim.start()
     sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
     sim.set_value("settings", 0, "/Settings/SystemSetup/BmsInstance", VIRTUAL)
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -140,11 +140,8 @@ async def run_to_end(
     assert plant is not None
     trace = Trace()
 
-    def activity() -> int:
-        return int(entry.runtime_data.link.state.messages)
-
     while runner.active and trace.seconds < MAX_SIM_S:
-        await advance(hass, freezer, 1, activity=activity)
+        await advance(hass, freezer, 1)
         trace.seconds += 1
         cvl = virtual(sim, "/Info/MaxChargeVoltage")
         if isinstance(cvl, int | float):
@@ -197,9 +194,7 @@ async def test_completes_from_a_large_imbalance_without_ovp(
 
     # After DONE the virtual BMS announces the normal (non-elevated) limits.
     normal = runner.controller.settings.normal_cvl_v
-    await advance(
-        hass, freezer, 3, activity=lambda: init_integration.runtime_data.link.state.messages
-    )
+    await advance(hass, freezer, 3)
     assert virtual(simulator, "/Info/MaxChargeVoltage") == normal
     assert simulator.ovp_events == 0
 

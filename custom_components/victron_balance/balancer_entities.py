@@ -43,7 +43,7 @@ from homeassistant.helpers.typing import StateType
 from .balancer import BalancerRunner, BalancerStatus, manual_advice
 from .const import DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
-from .entity import BatteryEntity
+from .entity import BatteryEntity, below_gx
 from .logic.balancer.advisory import Advice
 from .logic.balancer.planner import RANGES, Strategy
 
@@ -51,14 +51,13 @@ type AddEntities = Callable[[Iterable[Entity]], None]
 
 
 def balancer_device_info(runner: BalancerRunner) -> DeviceInfo:
-    """One device per balancer, reached through the GX's broker."""
+    """One device per balancer, reached through the GX's broker (shown below it, `below_gx`)."""
     portal_id = runner.coordinator.portal_id
     info = runner.info
     return DeviceInfo(
         identifiers={(DOMAIN, f"{portal_id}_balancer_{runner.balancer_id}")},
         name=f"Balancer {runner.balancer_id}",
         model=f"Relay balancer, {info.relays} {info.kind}s",
-        via_device=(DOMAIN, portal_id),
     )
 
 
@@ -98,8 +97,12 @@ class BalancerEntity(Entity):
         self._attr_unique_id = (
             f"{runner.coordinator.portal_id}_balancer_{runner.balancer_id}_{suffix}"
         )
-        self._attr_device_info = balancer_device_info(runner)
         self._last_shown: Any = object()
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The balancer device below the GX (read when the entity is added)."""
+        return below_gx(self, self.runner.coordinator, balancer_device_info(self.runner))
 
     @property
     def available(self) -> bool:

@@ -67,6 +67,9 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
         # Our own virtual BMS while it is in use: never follow it as "the battery".
         self.exclude_instances: frozenset[int] = frozenset()
         self._flush: asyncio.Handle | None = None
+        # Every entity asks for the battery on every refresh: ask the state once per message.
+        self._battery_seen: tuple[int, object, frozenset[int]] | None = None
+        self._battery: BatteryView | None = None
         link.add_update_listener(self._on_update)
         link.add_liveness_listener(self._on_liveness)
 
@@ -89,8 +92,18 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
 
     def battery(self) -> BatteryView | None:
         """A view of the followed battery, or None when there is none."""
-        instance = self.battery_instance
-        return None if instance is None else BatteryView(self.link.state, instance)
+        state = self.link.state
+        # The state changes only by messages; the choice also by the options.
+        seen = (
+            state.messages,
+            self.config_entry.options.get(CONF_BATTERY_INSTANCE),
+            self.exclude_instances,
+        )
+        if seen != self._battery_seen:
+            instance = self.battery_instance
+            self._battery = None if instance is None else BatteryView(state, instance)
+            self._battery_seen = seen
+        return self._battery
 
     @callback
     def _on_update(self, update: Update) -> None:

@@ -226,7 +226,9 @@ async def test_stuck_relay_shows_in_the_voltage(
     sim.hardware.stick_relay(1)  # welded contacts
     await bal_observer.publish(f"{BASE}/relay/1/set", "off")
     await wait_until(lambda: payload(bal_observer, "relay/1") == b"off")
-    await bal_observer.quiet(0.3)  # would have decayed to ~0 by now
+    # Three more 0.2 s measurements: an open relay's 0.2 s capacitor would be ~0 V.
+    measured = len(bal_observer.on(f"{BASE}/output_voltage"))
+    await wait_until(lambda: len(bal_observer.on(f"{BASE}/output_voltage")) >= measured + 3)
     assert volts(bal_observer) == pytest.approx(3.30, abs=0.005)  # step 2 fails to verify
     assert sim.hardware.cycles(1) == 1
 

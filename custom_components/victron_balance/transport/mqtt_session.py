@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ MAX_BACKOFF = 60.0
 BACKOFF_FACTOR = 2.0
 CONNECT_TIMEOUT = 10.0
 MQTT_KEEPALIVE = 30
+
+# Small packets (a write, a keepalive) leave at once instead of waiting up to 40 ms for
+# the broker's delayed ACK of the previous one (Nagle); paho does not set it.
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 # CONNACK codes for refused credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _AUTH_FAILURE_CODES = frozenset({4, 5, 134, 135})
@@ -186,6 +191,7 @@ class MqttSession:
             tls_context=self._tls_context,
             keepalive=MQTT_KEEPALIVE,
             timeout=CONNECT_TIMEOUT,
+            socket_options=NO_DELAY,
         )
 
     async def _run(self) -> None:
