@@ -11,7 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from tests.broker import busy_brokers, quiet_token, wakeups
+from tests.broker import busy_brokers, quiet_token
 
 PORTAL_ID = "02fc00000001"
 
@@ -53,35 +53,36 @@ async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: 
         await settle(hass)
 
 
-# Loop iterations from a message read off a socket to the answer written to one: the
-# reader callback, the consumer task, a send task, the writer callback, with room.
-_SPINS = 10
-# Loop iterations between two looks while a burst is on its way (a look costs more).
-_BUSY_SPINS = 4
+def _loop_busy(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether a callback is ready to run besides the task that asks."""
+    return bool(loop._ready)  # type: ignore[attr-defined]
 
 
 async def settle(hass: HomeAssistant | None = None, timeout: float = 60.0) -> None:
     """Run the loop until no MQTT message is in flight and every reaction is done.
 
-    Decided by the brokers' and the sockets' state (`tests.broker.quiet_token`), not by
-    a quiet time: when, after Home Assistant's jobs and a few loop iterations, no
-    broker has run and no socket holds a byte, nothing was sent, routed or left unread.
+    Decided by state, not by a quiet time: twice in a row the loop had nothing to run
+    when this task got its turn (a socket's reader or writer, a task woken by it, a
+    timer that is due: all of them would be waiting), and then no broker had anything
+    to route and no socket held a byte (`tests.broker.quiet_token`). Home Assistant's
+    jobs (executor ones included) are waited for too. Connections opened by a thread
+    meanwhile are not seen.
     """
+    loop = asyncio.get_running_loop()
     give_up = _clock() + timeout
+    idle = 0
+    waited_for: tuple[int, ...] | None = None  # the quiet state Home Assistant's jobs ended in
     while True:
-        before = quiet_token()
-        if before is None:
-            # Something is in flight: let the loop move it on, then look again.
-            for _ in range(_BUSY_SPINS):
-                await asyncio.sleep(0)
-        else:
-            if hass is not None:
-                await hass.async_block_till_done()
-            for _ in range(_SPINS):
-                await asyncio.sleep(0)
-                if wakeups() != before:
-                    break  # something was sent: look at it
-            if quiet_token() == before:
+        await asyncio.sleep(0)
+        # Twice: a writer registered after this iteration's select shows in the next.
+        idle = 0 if _loop_busy(loop) else idle + 1
+        if idle >= 2:
+            token = quiet_token()
+            if token is not None and (hass is None or token == waited_for):
                 return
+            if token is not None and hass is not None:
+                await hass.async_block_till_done()
+                waited_for = token
+            idle = 0
         if _clock() > give_up:
             raise AssertionError(f"MQTT traffic did not settle: {', '.join(busy_brokers())}")

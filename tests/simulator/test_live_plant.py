@@ -163,6 +163,6 @@ async def test_mqtt_battery_write_is_echoed_then_reverted_and_dvcc_follows_it(
     assert observer.last(ccl).value == 10  # no JSON yet: it stays
     # The next JSON omits Info entirely, and still reverts the write (behaviour 29).
     await observer.publish(TOPIC, json.dumps({"Dc": body["Dc"], "Soc": 64}))
-    await elapse(freezer, 0.1)  # the driver's next update
+    await elapse(freezer, 0.2)  # the driver's next update (every 0.1 s)
     assert observer.last(ccl).value == 80
     assert observer.last(f"{MQTT_BATTERY}/Soc").value == 64

@@ -276,7 +276,7 @@ async def test_gui_write_is_echoed_then_reverted_by_the_next_json(
         # The next JSON omits them all, and still reverts them.
         await observer.publish(TOPIC, json.dumps({"Ac": {"Power": 6900.0}}))
         reverted = {"SetCurrent": 16, "StartStop": 0, "Mode": 2, "Ac/Power": 6900.0}
-        await elapse(freezer, 0.1)  # the driver's next update
+        await elapse(freezer, 0.2)  # the driver's next update (every 0.1 s)
         assert all(observer.last(f"{EVC}/{p}").value == v for p, v in reverted.items())
         # The driver forwarded nothing to its MQTT source: only our two JSONs are there.
         assert [m.topic for m in source.messages] == [TOPIC, TOPIC]
