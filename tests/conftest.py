@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,34 @@ from simulator import BatteryConfig, VenusSimulator
 from tests.broker import BrokerUser, MosquittoBroker
 from tests.certs import TlsCertificates, make_certificates
 from tests.helpers import PORTAL_ID, settle
+
+
+class FrameReports(logging.Handler):
+    """Collects what Home Assistant's frame helper reports."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reports.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_deprecated_calls() -> Iterator[FrameReports]:
+    """Fail a test in which Home Assistant reported a deprecated call.
+
+    Its frame helper logs "Detected that custom integration 'victron_balance' calls ...
+    This will stop working in Home Assistant 20xx" for the integration's calls, and
+    "Detected code that ..." for the tests' own (the newest versions raise for those).
+    """
+    reports = FrameReports()
+    frame_logger = logging.getLogger("homeassistant.helpers.frame")
+    frame_logger.addHandler(reports)
+    yield reports
+    frame_logger.removeHandler(reports)
+    if reports.reports:
+        pytest.fail("deprecated Home Assistant API used:\n" + "\n".join(reports.reports))
 
 
 @pytest.fixture(autouse=True)

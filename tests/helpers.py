@@ -9,11 +9,27 @@ from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from tests.broker import busy_brokers, quiet_token
 
 PORTAL_ID = "02fc00000001"
+
+
+def find_device(
+    registry: dr.DeviceRegistry, entry_id: str, identifier: tuple[str, str]
+) -> dr.DeviceEntry | None:
+    """The entry's device with this identifier, asked the way this Home Assistant wants.
+
+    2026.8 deprecated `async_get_device` (identifiers are unique per config entry only);
+    2025.4 has no `async_get_device_by_identifier` yet.
+    """
+    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
+    if by_identifier is not None:
+        device: dr.DeviceEntry | None = by_identifier(identifier, entry_id)
+        return device
+    return registry.async_get_device(identifiers={identifier})
 
 
 # freezegun replaces every module attribute that is time.monotonic when it starts, so

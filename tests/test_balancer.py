@@ -37,7 +37,7 @@ from simulator.bms import BmsConfig
 from simulator.pack import PackConfig
 from simulator.plant import PlantConfig
 from tests.broker import MosquittoBroker
-from tests.helpers import PORTAL_ID, advance, settle, wait_until
+from tests.helpers import PORTAL_ID, advance, find_device, settle, wait_until
 from tests.simulator.helpers import Observer
 
 CELLS = 4
@@ -587,8 +587,10 @@ async def test_a_balancer_found_at_runtime_gets_its_device_and_entities(
     await make_balancer()
     await found(hass, init_integration)
     identifier = (DOMAIN, f"{PORTAL_ID}_balancer_{BAL}")
-    device = device_registry.async_get_device(identifiers={identifier})
-    assert device is not None
+    device = find_device(device_registry, init_integration.entry_id, identifier)
+    gx = find_device(device_registry, init_integration.entry_id, (DOMAIN, PORTAL_ID))
+    assert device is not None and gx is not None
+    assert device.via_device_id == gx.id  # shown below the GX
     assert device.name == "Balancer bal1"
     assert device.model == "Relay balancer, 4 cells"
     entries = er.async_entries_for_device(

@@ -39,7 +39,7 @@ from simulator import (
 from simulator.evse_claims import CLIENT_MQTT
 from simulator.mqtt_ev_charger import MqttEvChargerConfig
 from tests.broker import MosquittoBroker
-from tests.helpers import PORTAL_ID, advance, settle, wait_until
+from tests.helpers import PORTAL_ID, advance, find_device, settle, wait_until
 
 BASE = "openevse-1a2b"
 BATTERY = ("battery", 512)
@@ -169,7 +169,9 @@ async def test_readings_and_device(
     assert total is not None
     assert total.attributes["state_class"] == "total_increasing"
     assert total.attributes["unit_of_measurement"] == "kWh"
-    device = device_registry.async_get_device(identifiers={(DOMAIN, f"{PORTAL_ID}_evse_{BASE}")})
+    device = find_device(
+        device_registry, init_integration.entry_id, (DOMAIN, f"{PORTAL_ID}_evse_{BASE}")
+    )
     assert device is not None
     assert device.manufacturer == "OpenEVSE"
     assert device.serial_number == evse.device_id

@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import DOMAIN
 from simulator import VenusSimulator
-from tests.helpers import PORTAL_ID, wait_until
+from tests.helpers import PORTAL_ID, find_device, wait_until
 
 BATTERY = ("battery", 512)
 
@@ -134,8 +134,9 @@ async def test_cell_balancing_flag_when_enabled(
 async def test_devices(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
-    gx = device_registry.async_get_device(identifiers={(DOMAIN, PORTAL_ID)})
-    battery = device_registry.async_get_device(identifiers={(DOMAIN, f"{PORTAL_ID}_battery")})
+    entry_id = init_integration.entry_id
+    gx = find_device(device_registry, entry_id, (DOMAIN, PORTAL_ID))
+    battery = find_device(device_registry, entry_id, (DOMAIN, f"{PORTAL_ID}_battery"))
     assert gx is not None and battery is not None
     assert gx.manufacturer == "Victron Energy"
     assert gx.serial_number == PORTAL_ID
