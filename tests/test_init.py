@@ -18,6 +18,7 @@ from homeassistant.const import (
     STATE_UNKNOWN,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.frame import report_usage
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import (
@@ -29,6 +30,7 @@ from custom_components.victron_balance.const import (
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
 from simulator import VenusSimulator
 from tests.broker import MosquittoBroker
+from tests.conftest import FrameReports
 from tests.helpers import PORTAL_ID, advance, wait_until
 
 SOC = "sensor.battery_state_of_charge"
@@ -270,3 +272,15 @@ async def test_keepalive_survives_a_failed_publish(
     assert link.keepalives_sent == sent
     await advance(hass, freezer, 30)
     assert link.keepalives_sent == sent + 1
+
+
+async def test_a_deprecated_call_fails_its_test(
+    hass: HomeAssistant, init_integration: MockConfigEntry, no_deprecated_calls: FrameReports
+) -> None:
+    """What the frame helper reports about the integration reaches the autouse fixture."""
+    report_usage("calls an old API", breaks_in_ha_version="2099.1.0", integration_domain=DOMAIN)
+    assert len(no_deprecated_calls.reports) == 1
+    assert no_deprecated_calls.reports[0].startswith(
+        "Detected that custom integration 'victron_balance' calls an old API"
+    )
+    no_deprecated_calls.reports.clear()  # expected here; any other one fails the test
