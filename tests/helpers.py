@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
+import voluptuous as vol
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -15,6 +17,18 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from tests.broker import busy_brokers, quiet_token
 
 PORTAL_ID = "02fc00000001"
+
+
+def form_default(result: Mapping[str, Any], field: str) -> Any:
+    """What a flow form shows in a field: its suggested value, else its default."""
+    for marker in result["data_schema"].schema:
+        if marker == field:
+            suggested = (marker.description or {}).get("suggested_value")
+            if suggested is not None:
+                return suggested
+            default = marker.default
+            return None if default is vol.UNDEFINED else default()
+    raise KeyError(field)
 
 
 def find_device(

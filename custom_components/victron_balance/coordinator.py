@@ -123,9 +123,10 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             LOGGER.info("Venus OS %s is publishing again", self.portal_id)
             self.async_set_updated_data(self.link.state)
             return
-        LOGGER.info("Venus OS %s is unavailable (no heartbeat or broker lost)", self.portal_id)
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        self.last_update_success = False
-        self.async_update_listeners()
+        # Logged once by the coordinator ("Error requesting ... data"), entities unavailable.
+        self.async_set_update_error(
+            UpdateFailed(translation_domain=DOMAIN, translation_key="venus_not_alive")
+        )

@@ -79,8 +79,12 @@ class VenusEntity(CoordinatorEntity[VenusCoordinator]):
         self._last_shown: Any = object()
 
     def shown_state(self) -> Any:
-        """What the entity currently shows; compared to skip identical writes."""
-        return None
+        """What the entity currently shows; compared to skip identical writes.
+
+        Subclasses return their value(s). This default is never equal to a previous
+        one, so an entity that does not say what it shows is written on every refresh.
+        """
+        return object()
 
     @callback
     def _handle_coordinator_update(self) -> None:

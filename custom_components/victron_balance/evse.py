@@ -112,8 +112,9 @@ class EvseCoordinator(DataUpdateCoordinator[EvseReadings]):
             if self._flush is not None:
                 self._flush.cancel()
                 self._flush = None
-            self.last_update_success = False
-            self.async_update_listeners()
+            self.async_set_update_error(
+                UpdateFailed(translation_domain=DOMAIN, translation_key="evse_offline")
+            )
         self._was_online = online
 
     @callback
