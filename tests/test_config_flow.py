@@ -304,6 +304,8 @@ async def test_reconfigure(
     assert init_integration.data[CONF_USERNAME] == "someone"
     assert init_integration.data[CONF_PORTAL_ID] == PORTAL_ID
     await hass.async_block_till_done()
+    # Reloaded (by its update listener) with the new connection data.
+    assert init_integration.runtime_data.session.settings.username == "someone"
 
 
 async def test_reconfigure_never_shows_the_password_and_keeps_it_when_left_empty(

@@ -139,21 +139,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: VictronBalanceConfigEntr
     entry.async_on_unload(hass.async_add_shutdown_job(HassJob(close_on_stop)))
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
     entry.async_on_unload(coordinator.async_add_listener(charge.async_on_venus_update))
-    entry.async_on_unload(entry.add_update_listener(_reload_on_evse_change(entry)))
+    entry.async_on_unload(entry.add_update_listener(_reload_on_change(entry)))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if entry.runtime_data.evse is not None:
         entry.runtime_data.evse.async_start()
     return True
 
 
-def _reload_on_evse_change(
+def _reload_on_change(
     entry: VictronBalanceConfigEntry,
 ) -> Callable[[HomeAssistant, VictronBalanceConfigEntry], Coroutine[Any, Any, None]]:
-    """Other options apply while running; a new or changed openEVSE needs a reload."""
-    loaded_with = evse_options(entry.options)
+    """Reload for new connection data (reconfigure, reauth) or a new or changed openEVSE.
+
+    The other options apply while running.
+    """
+    loaded_with = (dict(entry.data), evse_options(entry.options))
 
     async def reload_if_needed(hass: HomeAssistant, changed: VictronBalanceConfigEntry) -> None:
-        if evse_options(changed.options) != loaded_with:
+        if (dict(changed.data), evse_options(changed.options)) != loaded_with:
             hass.config_entries.async_schedule_reload(changed.entry_id)
 
     return reload_if_needed

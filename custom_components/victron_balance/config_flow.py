@@ -328,7 +328,7 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
             updates = {field: credentials.get(field) for field in (CONF_USERNAME, CONF_PASSWORD)}
             portal_id, errors = await _probe(self.hass, {**entry.data, **updates})
             if portal_id is not None:
-                return self.async_update_reload_and_abort(entry, data_updates=updates)
+                return self._update_and_abort(entry, updates, reason="reauth_successful")
         schema = vol.Schema(
             {
                 vol.Optional(
@@ -357,14 +357,27 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
             if portal_id is not None:
                 await self.async_set_unique_id(portal_id)
                 self._abort_if_unique_id_mismatch(reason="wrong_portal")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates=_connection_updates(connection)
+                return self._update_and_abort(
+                    entry, _connection_updates(connection), reason="reconfigure_successful"
                 )
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_connection_schema(user_input or entry.data, with_portal=False),
             errors=errors,
         )
+
+    def _update_and_abort(
+        self, entry: VictronBalanceConfigEntry, updates: Mapping[str, Any], *, reason: str
+    ) -> ConfigFlowResult:
+        """Store the new connection data; the entry reloads with it.
+
+        A loaded entry reloads through its update listener (Home Assistant 2026 reports a
+        flow that reloads such an entry itself); one that is not loaded is reloaded here.
+        """
+        if entry.update_listeners:
+            self.hass.config_entries.async_update_entry(entry, data={**entry.data, **updates})
+            return self.async_abort(reason=reason)
+        return self.async_update_reload_and_abort(entry, data_updates=updates, reason=reason)
 
 
 class VictronBalanceOptionsFlow(OptionsFlow):
