@@ -20,7 +20,7 @@ from typing import Any
 
 import aiomqtt
 
-from simulator.mqtt_link import payload_bytes
+from simulator.mqtt_link import NO_DELAY, payload_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -219,6 +219,7 @@ class WillLink:
                 will=aiomqtt.Will(
                     self.will.topic, self.will.payload, qos=1, retain=self.will.retain
                 ),
+                socket_options=NO_DELAY,
             )
             try:
                 async with client:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Sequence
 
 import aiomqtt
@@ -19,6 +20,8 @@ _LOGGER = logging.getLogger(__name__)
 
 type ConnectHook = Callable[[], None]
 type MessageHook = Callable[[str, bytes], None]
+# Send each message at once, not after the broker's delayed ACK (up to 40 ms, Nagle).
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 # (topic, payload, retain, completion future); topic None is a flush marker.
 type _Outgoing = tuple[str | None, bytes, bool, asyncio.Future[None] | None]
 
@@ -122,6 +125,7 @@ class MqttLink:
                 username=self._username,
                 password=self._password,
                 identifier=self._identifier,
+                socket_options=NO_DELAY,
             )
             try:
                 async with client:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Brokers this process runs now, for `quiet_token` (each test starts its own).
+_RUNNING: list[MosquittoBroker] = []
 
 
 def free_port() -> int:
@@ -43,6 +51,7 @@ class MosquittoBroker:
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)  # used when a certificate is given
     _process: subprocess.Popen[bytes] | None = None
+    _scheduler: _SchedulerView | None = None
     _workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mosq-")))
 
     def _write_config(self) -> Path:
@@ -53,6 +62,8 @@ class MosquittoBroker:
             "log_type error",
             "log_type warning",
             "user root",
+            # Routed messages leave at once, not after a delayed ACK (see quiet_token).
+            "set_tcp_nodelay true",
         ]
         if self.users:
             password_file = self._workdir / "passwords"
@@ -93,12 +104,19 @@ class MosquittoBroker:
                 raise RuntimeError(f"mosquitto exited: {err}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
+                    self._scheduler = _SchedulerView(self._process.pid)
+                    _RUNNING.append(self)
                     return
             except OSError:
                 time.sleep(0.02)
         raise RuntimeError("mosquitto did not start listening")
 
     def stop(self) -> None:
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None
         if self._process is None:
             return
         self._process.terminate()
@@ -114,3 +132,138 @@ class MosquittoBroker:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+class _SchedulerView:
+    """Whether a process sleeps in epoll, and how often it ran (its /proc files, kept open)."""
+
+    def __init__(self, pid: int) -> None:
+        self._wchan = os.open(f"/proc/{pid}/wchan", os.O_RDONLY)
+        self._schedstat = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY)
+
+    def runs_while_asleep(self) -> int | None:
+        """How often it was scheduled so far, if it sleeps in epoll now; else None."""
+        try:
+            wchan = os.pread(self._wchan, 64, 0)
+            schedstat = os.pread(self._schedstat, 128, 0)
+        except OSError:
+            return None  # it exited
+        if b"epoll" not in wchan:
+            return None
+        return int(schedstat.split()[2])
+
+    def close(self) -> None:
+        os.close(self._wchan)
+        os.close(self._schedstat)
+
+
+def _own_socket_fds() -> list[int]:
+    """This process's socket file descriptors."""
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:["):
+                fds.append(int(name))
+    return fds
+
+
+# struct tcp_info (linux/tcp.h): tcpi_state, and tcpi_notsent_bytes (what the kernel
+# still holds back).
+_TCPI_NOTSENT_BYTES = 144
+_TCP_ESTABLISHED = 1
+_TCP_SYN_SENT = 2
+_TCP_CLOSE_WAIT = 8
+
+
+def _client_busy(sock: socket.socket, ports: set[int]) -> bool:
+    """Whether this process's connection to a broker still has bytes to send or read.
+
+    Linux delays ACKs by up to 40 ms, and the MQTT clients do not set TCP_NODELAY, so a
+    small write may wait in the kernel for that ACK (Nagle), and a broker's write may
+    wait for room in the congestion window. TCP_QUICKACK sends the pending ACK now (a
+    loopback packet is delivered within the call), then the kernel tells what is
+    still unsent (tcp_info) and what arrived but was not read (FIONREAD).
+    """
+    if sock.family != socket.AF_INET or sock.type != socket.SOCK_STREAM:
+        return False
+    try:
+        if sock.getpeername()[1] not in ports:
+            return False
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 192)
+        unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return False  # not connected (any more): nothing of it is in flight
+    state = info[0]
+    if state in (_TCP_SYN_SENT, _TCP_CLOSE_WAIT):
+        return True  # still connecting, or the broker closed it and we did not notice yet
+    if state != _TCP_ESTABLISHED:
+        return False  # we closed it
+    (notsent,) = struct.unpack_from("I", info, _TCPI_NOTSENT_BYTES)
+    (pending,) = struct.unpack("i", unread)
+    return bool(notsent or pending)
+
+
+def _backlog_empty() -> bool:
+    """No packet waits in any CPU's network backlog (where loopback packets queue)."""
+    with open("/proc/net/softnet_stat", encoding="ascii") as table:
+        return all(int(row.split()[11], 16) == 0 for row in table)
+
+
+# This process's socket descriptors, listed again whenever a broker ran since (a new
+# connection to a broker cannot open without it accepting), or another broker runs.
+_socket_fds: tuple[object, list[int]] = ((), [])
+
+
+def _in_flight(brokers: list[MosquittoBroker], ran: tuple[int | None, ...]) -> bool:
+    global _socket_fds  # noqa: PLW0603
+    ports = {broker.port for broker in brokers} | {
+        broker.tls_port for broker in brokers if broker.tls_cert
+    }
+    seen = (tuple(id(broker) for broker in brokers), ran)
+    if _socket_fds[0] != seen:
+        _socket_fds = (seen, _own_socket_fds())
+    for fd in _socket_fds[1]:
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue  # closed meanwhile
+        try:
+            if _client_busy(sock, ports):
+                return True
+        finally:
+            sock.detach()
+    return not _backlog_empty()
+
+
+def quiet_token() -> tuple[int, ...] | None:
+    """Proof that no MQTT message is in flight through any running test broker, or None.
+
+    Quiet means: every byte this process's clients wrote has left their kernel, none
+    waits to be read, none is on its way through the loopback device, and every broker
+    sleeps in epoll (so it has read and routed everything: a byte for it would have
+    woken it). The token counts how often each broker ran: two equal tokens prove that
+    no broker ran in between, so nothing passed through one meanwhile. The brokers and
+    all their clients must run on this machine, the clients in this process (they do
+    in the tests). Linux only (/proc, TCP_INFO).
+    """
+    before = wakeups()
+    if None in before or _in_flight(list(_RUNNING), before):
+        return None
+    if wakeups() != before:
+        return None  # it ran while the sockets were read: look again
+    return tuple(count for count in before if count is not None)
+
+
+def wakeups() -> tuple[int | None, ...]:
+    """How often each running broker ran (None while awake): cheap, to see it woke up."""
+    return tuple(
+        broker._scheduler.runs_while_asleep()
+        for broker in _RUNNING
+        if broker._scheduler is not None
+    )
+
+
+def busy_brokers() -> list[str]:
+    """The brokers that are not quiet (for an error message)."""
+    return [f"{broker.host}:{broker.port}" for broker in _RUNNING]

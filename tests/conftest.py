@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,34 @@ from tests.certs import TlsCertificates, make_certificates
 from tests.helpers import PORTAL_ID, settle
 
 
+class FrameReports(logging.Handler):
+    """Collects what Home Assistant's frame helper reports."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reports.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_deprecated_calls() -> Iterator[FrameReports]:
+    """Fail a test in which Home Assistant reported a deprecated call.
+
+    Its frame helper logs "Detected that custom integration 'victron_balance' calls ...
+    This will stop working in Home Assistant 20xx" for the integration's calls, and
+    "Detected code that ..." for the tests' own (the newest versions raise for those).
+    """
+    reports = FrameReports()
+    frame_logger = logging.getLogger("homeassistant.helpers.frame")
+    frame_logger.addHandler(reports)
+    yield reports
+    frame_logger.removeHandler(reports)
+    if reports.reports:
+        pytest.fail("deprecated Home Assistant API used:\n" + "\n".join(reports.reports))
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load integrations from custom_components/."""
@@ -43,6 +72,18 @@ def pack_confirms_at_once(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     """
     if request.node.get_closest_marker("pack_window") is None:
         monkeypatch.setattr(pack, "CONFIRM_S", 0.0)
+
+
+@pytest.fixture(autouse=True)
+async def enable_event_loop_debug(request: pytest.FixtureRequest) -> None:
+    """asyncio debug mode, as the plugin's fixture of this name does, except for long runs.
+
+    Debug mode records a stack for every callback the loop schedules; over a simulated
+    hour (the `long_run` and `scenario` tests) that makes a test several times slower.
+    """
+    node = request.node
+    long_run = node.get_closest_marker("long_run") or node.get_closest_marker("scenario")
+    asyncio.get_running_loop().set_debug(long_run is None)
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +140,7 @@ async def simulator(
     )
     await sim.start()
     # Let its start-up messages reach the broker before the integration subscribes.
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 

@@ -10,7 +10,6 @@ the balancer's DC/DC did. Both run on the loop clock, which `freezer` holds stil
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
@@ -36,12 +35,13 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.victron_balance.balancer import BalancerRunner
 from custom_components.victron_balance.const import DOMAIN
+from custom_components.victron_balance.transport.mqtt_session import SessionClient
 from simulator import BalancerConfig, BalancerSimulator, BatteryConfig, VenusSimulator
 from simulator.bms import BmsConfig
 from simulator.pack import PackConfig
 from simulator.plant import PlantConfig
 from tests.broker import MosquittoBroker
-from tests.helpers import PORTAL_ID, advance, settle, wait_until
+from tests.helpers import PORTAL_ID, advance, find_device, settle, wait_until
 from tests.simulator.helpers import Observer
 
 CELLS = 4
@@ -81,7 +81,7 @@ async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulato
     assert sim.plant is not None
     sim.plant.pack.set_socs(SOCS)
     await sim.start()
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -136,28 +136,6 @@ async def found(hass: HomeAssistant, entry: MockConfigEntry, balancer_id: str = 
     await hass.async_block_till_done()
 
 
-def activity(entry: MockConfigEntry) -> Callable[[], int]:
-    """A message counter for `advance`: Venus, and both directions of each balancer."""
-
-    def count() -> int:
-        runners = entry.runtime_data.balancer.runners.values()
-        return int(entry.runtime_data.link.state.messages) + sum(
-            runner.commands_sent + runner.messages for runner in runners
-        )
-
-    return count
-
-
-def echoed(entry: MockConfigEntry) -> bool:
-    """Every balancer reports driving what its sequencer commanded."""
-    return all(
-        runner.driver.sequencer is None
-        or not runner.online
-        or runner.device.reported() == runner.driver.sequencer.commanded
-        for runner in entry.runtime_data.balancer.runners.values()
-    )
-
-
 async def step(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry, seconds: int
 ) -> None:
@@ -167,11 +145,7 @@ async def step(
     everything); simulated time only moves here, so the results do not depend on it.
     """
     for _ in range(seconds):
-        await advance(hass, freezer, 1, activity=activity(entry))
-        # Someone else may drive the device (a test does): wait a while, not forever.
-        with contextlib.suppress(AssertionError):
-            await wait_until(lambda: echoed(entry), timeout=2.0)
-        await settle(activity(entry), quiet=0.03)
+        await advance(hass, freezer, 1)
 
 
 async def run_until(
@@ -223,6 +197,7 @@ def leases(wire: Observer) -> list[bytes]:
 
 
 # --------------------------------------------------------------------- the full run
+@pytest.mark.long_run
 async def test_full_run_narrows_the_spread(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
@@ -602,7 +577,7 @@ async def test_home_assistant_hang_stops_renewals_and_the_device_switches_off(
     hung_at = hw.time
     with patch.object(manager, "_async_tick", hung):
         for _ in range(11):
-            await advance(hass, freezer, 1, activity=activity(init_integration))
+            await advance(hass, freezer, 1)
             if all_off(hw) and not hw.closed_relays():
                 break
         assert hw.lease_ends["expired"] == 1
@@ -718,8 +693,10 @@ async def test_a_balancer_found_at_runtime_gets_its_device_and_entities(
     await make_balancer()
     await found(hass, init_integration)
     identifier = (DOMAIN, f"{PORTAL_ID}_balancer_{BAL}")
-    device = device_registry.async_get_device(identifiers={identifier})
-    assert device is not None
+    device = find_device(device_registry, init_integration.entry_id, identifier)
+    gx = find_device(device_registry, init_integration.entry_id, (DOMAIN, PORTAL_ID))
+    assert device is not None and gx is not None
+    assert device.via_device_id == gx.id  # shown below the GX
     assert device.name == "Balancer bal1"
     assert device.model == "Relay balancer, 4 cells"
     entries = er.async_entries_for_device(
@@ -855,7 +832,7 @@ def failing_publish(should_fail: Callable[[str, bytes], bool]) -> Any:
             raise aiomqtt.MqttError("injected publish failure")
         await real(client, topic, payload, **kwargs)
 
-    return patch.object(aiomqtt.Client, "publish", publish)
+    return patch.object(SessionClient, "publish", publish)
 
 
 async def test_a_command_that_cannot_be_sent_starts_over(
@@ -1282,6 +1259,7 @@ async def test_balancers_that_do_not_fit_the_pack_never_run(
     assert modules.hardware.cycles(1) == six.hardware.cycles(1) == 0
 
 
+@pytest.mark.long_run
 async def test_no_cell_is_charged_above_the_top_balance_target(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,

@@ -121,16 +121,15 @@ async def test_writes_are_spaced_and_counted(
     init_integration: MockConfigEntry,
     simulator: VenusSimulator,
 ) -> None:
-    link = init_integration.runtime_data.link
     await select_mode(hass, "limited")
     await wait_until(lambda: simulator.settings_writes == 2)  # current + voltage
     assert setting(simulator, MAX_CURRENT) == 50
     await set_number(hass, CURRENT, 20)  # too soon after the last write: deferred
     assert setting(simulator, MAX_CURRENT) == 50
-    await advance(hass, freezer, 31, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 31)
     await wait_until(lambda: setting(simulator, MAX_CURRENT) == 20)
     assert simulator.settings_writes == 3
-    await advance(hass, freezer, 1, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 1)
     assert hass.states.get(WRITES).state == "3"
 
 
@@ -168,7 +167,7 @@ async def test_nothing_is_written_blind_and_the_limits_follow_when_the_gx_is_bac
     """With the GX silent no write is made (it could not be confirmed); later it is."""
     link = init_integration.runtime_data.link
     simulator.pause_heartbeat()
-    await advance(hass, freezer, HEARTBEAT_TIMEOUT + 1, activity=lambda: link.state.messages)
+    await advance(hass, freezer, HEARTBEAT_TIMEOUT + 1)
     assert not link.alive
     # The select is unavailable now; the service still takes the choice.
     await hass.services.async_call(
@@ -177,10 +176,10 @@ async def test_nothing_is_written_blind_and_the_limits_follow_when_the_gx_is_bac
         {"config_entry_id": init_integration.entry_id, "mode": "limited"},
         blocking=True,
     )
-    await advance(hass, freezer, 3, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 3)
     assert simulator.received_writes == []
     simulator.resume_heartbeat()
-    await advance(hass, freezer, 5, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 5)
     await wait_until(lambda: simulator.settings_writes == 2)
     assert setting(simulator, MAX_CURRENT) == 50
 
@@ -192,16 +191,15 @@ async def test_a_write_the_gx_does_not_echo_is_logged_and_tried_again(
     simulator: VenusSimulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    link = init_integration.runtime_data.link
     await set_number(hass, CURRENT, 20)
     # The GX applies nothing and says nothing (a rejected write, venus-observed 14).
     simulator.plugin.reject_writes = True
     await select_mode(hass, "limited")
-    await advance(hass, freezer, 8, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 8)
     await wait_until(lambda: "failed" in caplog.text and "trying again later" in caplog.text)
     assert setting(simulator, MAX_CURRENT) == -1
     simulator.plugin.reject_writes = False
-    await advance(hass, freezer, 35, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 35)
     await wait_until(lambda: setting(simulator, MAX_CURRENT) == 20)
 
 
@@ -298,7 +296,7 @@ async def plant_simulator(
     )
     await sim.start()
     sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -315,22 +313,21 @@ async def test_the_charger_is_checked_to_follow_the_limit(
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    link = config_entry.runtime_data.link
     issue_id = f"charger_not_following_{config_entry.entry_id}"
     await set_number(hass, CURRENT, 20)
     # A charger that takes 70 A whatever DVCC hands it.
     plant_simulator.chargers_ignore_dvcc(70.0)
     await select_mode(hass, "limited")
-    await advance(hass, freezer, 20, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 20)
     await wait_until(lambda: issue_registry.async_get_issue(DOMAIN, issue_id) is not None)
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_placeholders == {"limit": "20", "handed": "70.0"}
     # Healed, and the next write is checked again: the repair goes.
     plant_simulator.chargers_ignore_dvcc(None)
-    await advance(hass, freezer, 31, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 31)
     await set_number(hass, CURRENT, 25)
-    await advance(hass, freezer, 20, activity=lambda: link.state.messages)
+    await advance(hass, freezer, 20)
     await wait_until(
         lambda: hass.states.get("sensor.victron_gx_charger_current_limit").state == "25.0"
     )
@@ -357,7 +354,7 @@ async def test_a_driver_restart_never_writes_a_limit_from_half_a_pack(
     )
     await sim.start()
     try:
-        await settle(None, quiet=0.05)
+        await settle()
         config_entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
@@ -367,7 +364,7 @@ async def test_a_driver_restart_never_writes_a_limit_from_half_a_pack(
         def activity() -> int:
             return int(link.state.messages)
 
-        await advance(hass, freezer, 6, activity=activity)  # the pack confirms
+        await advance(hass, freezer, 6)  # the pack confirms
         if voltage is not None:
             await set_number(hass, VOLTAGE, voltage)
         expected = 58.4 if voltage is None else voltage  # None: the top of the window
@@ -376,7 +373,7 @@ async def test_a_driver_restart_never_writes_a_limit_from_half_a_pack(
         written = len(sim.received_writes)
         # The driver stops: every path vanishes, one by one.
         sim.remove_service("battery", 512)
-        await advance(hass, freezer, 5, activity=activity)
+        await advance(hass, freezer, 5)
         assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE  # no pack: no window
         with pytest.raises(ServiceValidationError) as raised:
             await hass.services.async_call(
@@ -389,7 +386,7 @@ async def test_a_driver_restart_never_writes_a_limit_from_half_a_pack(
         # It comes back, path by path in hash order, still without a cell count.
         sim.add_battery(config)
         for _ in range(10):
-            await advance(hass, freezer, 1, activity=activity)
+            await advance(hass, freezer, 1)
         await wait_until(lambda: hass.states.get(VOLTAGE).state == str(expected))
         assert hass.states.get(VOLTAGE).attributes["max"] == 58.4  # 16 x 3.65 again
         voltages = [v for t, v in sim.received_writes[written:] if t.endswith("MaxChargeVoltage")]

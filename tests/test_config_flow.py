@@ -24,7 +24,7 @@ from custom_components.victron_balance.const import (
 from simulator import VenusSimulator
 from tests.broker import MosquittoBroker
 from tests.certs import TlsCertificates
-from tests.helpers import PORTAL_ID
+from tests.helpers import PORTAL_ID, form_default
 
 SHORT_DISCOVERY = patch("custom_components.victron_balance.config_flow.DISCOVERY_TIMEOUT", 0.5)
 
@@ -232,10 +232,41 @@ async def test_reauth(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_reauth_without_password_drops_it(
+async def test_reauth_keeps_a_password_left_empty_and_clearing_the_username_clears_both(
+    hass: HomeAssistant, auth_broker: MosquittoBroker, auth_simulator: VenusSimulator
+) -> None:
+    """The stored password never goes to the form; left empty, it stays."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=PORTAL_ID,
+        data=connection(
+            auth_broker,
+            **{CONF_USERNAME: "old name", CONF_PASSWORD: "secret", CONF_PORTAL_ID: PORTAL_ID},
+        ),
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert form_default(result, CONF_USERNAME) == "old name"
+    assert form_default(result, CONF_PASSWORD) is None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "venus"}
+    )
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_USERNAME] == "venus"
+    assert entry.data[CONF_PASSWORD] == "secret"
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(entry.entry_id)
+
+    # The GX's own broker takes anonymous clients: no username, no password either.
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["errors"] == {"base": "invalid_auth"}  # this broker does want them
+    assert entry.data[CONF_PASSWORD] == "secret"
+
+
+async def test_reauth_on_an_anonymous_broker_may_clear_the_credentials(
     hass: HomeAssistant, mqtt_broker: MosquittoBroker, simulator: VenusSimulator
 ) -> None:
-    """An anonymous broker: clearing the password is a valid answer."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=PORTAL_ID,
@@ -245,9 +276,10 @@ async def test_reauth_without_password_drops_it(
     )
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_USERNAME: "x"})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["reason"] == "reauth_successful"
-    assert CONF_PASSWORD not in entry.data
+    assert entry.data.get(CONF_USERNAME) is None
+    assert entry.data.get(CONF_PASSWORD) is None
     await hass.async_block_till_done()
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -259,6 +291,7 @@ async def test_reconfigure(
 ) -> None:
     result = await init_integration.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
+    assert form_default(result, CONF_HOST) == mqtt_broker.host
     bad = connection(mqtt_broker)
     bad[CONF_PORT] = mqtt_broker.port + 1
     result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
@@ -271,6 +304,46 @@ async def test_reconfigure(
     assert init_integration.data[CONF_USERNAME] == "someone"
     assert init_integration.data[CONF_PORTAL_ID] == PORTAL_ID
     await hass.async_block_till_done()
+    # Reloaded (by its update listener) with the new connection data.
+    assert init_integration.runtime_data.session.settings.username == "someone"
+
+
+async def test_reconfigure_never_shows_the_password_and_keeps_it_when_left_empty(
+    hass: HomeAssistant, auth_broker: MosquittoBroker, auth_simulator: VenusSimulator
+) -> None:
+    ca_pem = "-----BEGIN CERTIFICATE-----\nnot needed here\n-----END CERTIFICATE-----"
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=PORTAL_ID,
+        data=connection(
+            auth_broker,
+            **{
+                CONF_USERNAME: "venus",
+                CONF_PASSWORD: "secret",
+                CONF_CA_CERTIFICATE: ca_pem,
+                CONF_PORTAL_ID: PORTAL_ID,
+            },
+        ),
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert form_default(result, CONF_USERNAME) == "venus"
+    assert form_default(result, CONF_CA_CERTIFICATE) == ca_pem
+    assert form_default(result, CONF_PASSWORD) is None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], connection(auth_broker, **{CONF_USERNAME: "someone else"})
+    )
+    assert result["errors"] == {"base": "invalid_auth"}  # the stored password was tried
+    assert form_default(result, CONF_PASSWORD) is None  # nor is a typed one sent back
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], connection(auth_broker, **{CONF_USERNAME: "venus"})
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_PASSWORD] == "secret"
+    assert entry.data.get(CONF_CA_CERTIFICATE) is None  # cleared in the form: gone
+    assert entry.data[CONF_PORTAL_ID] == PORTAL_ID
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_reconfigure_to_another_gx_is_refused(

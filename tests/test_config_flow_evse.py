@@ -28,7 +28,7 @@ from custom_components.victron_balance.const import (
 )
 from simulator import OpenEvseSimulator, VenusSimulator
 from tests.broker import MosquittoBroker
-from tests.helpers import PORTAL_ID, wait_until
+from tests.helpers import PORTAL_ID, form_default, wait_until
 
 FAST = patch("custom_components.victron_balance.config_flow.EVSE_DISCOVERY_WAIT", 0.3)
 EVSE_FORM = {
@@ -216,13 +216,25 @@ async def test_options_station_on_its_own_broker(
     assert control.own_session is not None
     await wait_until(lambda: control.link.online)
 
-    # The options form for the station remembers the broker (no discovery on Venus's).
+    # The options form for the station remembers the broker (no discovery on Venus's),
+    # all but its password, which stays when left empty.
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     with FAST:
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], {**INIT_FORM, "configure_evse": True}
         )
-    assert result["description_placeholders"] == {"stations": "-"}
+        assert result["description_placeholders"] == {"stations": "-"}
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"evse_separate_broker": True, **EVSE_FORM}
+        )
+        assert form_default(result, CONF_USERNAME) == "venus"
+        assert form_default(result, CONF_PASSWORD) is None
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], connection(auth_broker, **{CONF_USERNAME: "venus"})
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_EVSE_BROKER][CONF_PASSWORD] == "secret"
+    await hass.async_block_till_done()
 
 
 async def test_options_own_broker_without_a_station(

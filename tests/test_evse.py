@@ -15,7 +15,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -35,6 +35,7 @@ from custom_components.victron_balance.logic.evse_control import (
     battery_capacity_wh,
 )
 from custom_components.victron_balance.logic.log_limiter import RateLimitedLogger
+from custom_components.victron_balance.transport.mqtt_session import SessionClient
 from simulator import (
     BalancerConfig,
     BalancerSimulator,
@@ -45,7 +46,7 @@ from simulator import (
 from simulator.evse_claims import CLIENT_MQTT
 from simulator.mqtt_ev_charger import MqttEvChargerConfig
 from tests.broker import MosquittoBroker
-from tests.helpers import PORTAL_ID, advance, settle, wait_until
+from tests.helpers import PORTAL_ID, advance, find_device, settle, wait_until
 
 BASE = "openevse-1a2b"
 BATTERY = ("battery", 512)
@@ -63,7 +64,7 @@ async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulato
         mqtt_ev_charger=MqttEvChargerConfig(),
     )
     await sim.start()
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -118,11 +119,6 @@ def control(entry: MockConfigEntry) -> EvseControl:
     evse = entry.runtime_data.evse
     assert evse is not None
     return evse
-
-
-def messages(entry: MockConfigEntry) -> int:
-    """Messages seen from Venus and the station (for `advance` to wait on)."""
-    return int(entry.runtime_data.link.state.messages) + control(entry).link.messages
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -180,7 +176,9 @@ async def test_readings_and_device(
     assert total is not None
     assert total.attributes["state_class"] == "total_increasing"
     assert total.attributes["unit_of_measurement"] == "kWh"
-    device = device_registry.async_get_device(identifiers={(DOMAIN, f"{PORTAL_ID}_evse_{BASE}")})
+    device = find_device(
+        device_registry, init_integration.entry_id, (DOMAIN, f"{PORTAL_ID}_evse_{BASE}")
+    )
     assert device is not None
     assert device.manufacturer == "OpenEVSE"
     assert device.serial_number == evse.device_id
@@ -247,6 +245,7 @@ def set_system(
     sim.set_value(*BATTERY, "/Soc", soc)
 
 
+@pytest.mark.long_run
 async def test_pv_surplus_follows_the_sun_and_the_battery(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
@@ -254,15 +253,12 @@ async def test_pv_surplus_follows_the_sun_and_the_battery(
     simulator: VenusSimulator,
     evse: OpenEvseSimulator,
 ) -> None:
-    def activity() -> int:
-        return messages(init_integration)
-
     # Sunny: the ESS battery soaks up ~2.6 kW (50 A at ~52 V), nothing from the grid.
     set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=90.0)
     await select_mode(hass, "pv_surplus")
-    await advance(hass, freezer, 3, activity)
+    await advance(hass, freezer, 3)
     assert claimed(evse, None)  # a start waits until the surplus held for a while
-    await advance(hass, freezer, 90, activity)
+    await advance(hass, freezer, 90)
     claim = our_claim(evse)
     assert claim is not None and claim["state"] == "active"
     assert 6 <= claim["charge_current"] <= 20
@@ -270,15 +266,15 @@ async def test_pv_surplus_follows_the_sun_and_the_battery(
 
     # The home battery runs low: the EVSE sleeps, and stays asleep until the upper SoC.
     set_system(simulator, pv=300.0, grid=0.0, battery_a=-40.0, soc=25.0)
-    await advance(hass, freezer, 400, activity)
+    await advance(hass, freezer, 400)
     assert claimed(evse, None)
     assert state(hass, "sensor.ev_charger_control_reason") in ("low_soc_pause", "min_pause_time")
     set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=60.0)
-    await advance(hass, freezer, 400, activity)
+    await advance(hass, freezer, 400)
     assert claimed(evse, None)
     assert state(hass, "sensor.ev_charger_control_reason") == "low_soc_pause"
     set_system(simulator, pv=4000.0, grid=0.0, battery_a=50.0, soc=85.0)
-    await advance(hass, freezer, 120, activity)
+    await advance(hass, freezer, 120)
     assert our_claim(evse) is not None and our_claim(evse)["state"] == "active"  # type: ignore[index]
 
 
@@ -350,18 +346,15 @@ async def test_venus_lost_pauses_the_car(
     simulator: VenusSimulator,
     evse: OpenEvseSimulator,
 ) -> None:
-    def activity() -> int:
-        return messages(init_integration)
-
     await select_mode(hass, "fast_32")
-    await advance(hass, freezer, 2, activity)
+    await advance(hass, freezer, 2)
     assert claimed(evse, 32)
     simulator.pause_heartbeat()
-    await advance(hass, freezer, 15, activity)
+    await advance(hass, freezer, 15)
     assert claimed(evse, None)
     assert state(hass, "sensor.ev_charger_control_reason") == "venus_unavailable"
     simulator.resume_heartbeat()
-    await advance(hass, freezer, 8, activity)
+    await advance(hass, freezer, 8)
     assert claimed(evse, 32)
 
 
@@ -478,15 +471,23 @@ async def test_publish_failures_are_logged_and_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     evse_control = control(init_integration)
-    with patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")):
+    # The user is told at once (the action fails), the log says what was not sent.
+    with (
+        patch.object(SessionClient, "publish", side_effect=aiomqtt.MqttError("socket gone")),
+        pytest.raises(HomeAssistantError, match="socket gone") as refused,
+    ):
         await select_mode(hass, "fast_32")
-        assert "openEVSE claim not sent: publish to" in caplog.text
-        assert "EV charger JSON not published" in caplog.text  # SetCurrent 16 -> 32
+    assert refused.value.translation_key == "communication_error"
+    assert "openEVSE claim not sent: publish to" in caplog.text
+    assert "EV charger JSON not published" in caplog.text  # SetCurrent 16 -> 32
     assert our_claim(evse) is None
-    await wait_until(lambda: claimed(evse, 32))  # the next tick sends it
-    with patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")):
+    await wait_until(lambda: claimed(evse, 32))  # the wish is kept: the next tick sends it
+    with (
+        patch.object(SessionClient, "publish", side_effect=aiomqtt.MqttError("socket gone")),
+        pytest.raises(HomeAssistantError, match="socket gone"),
+    ):
         await select_mode(hass, "off")
-        assert "openEVSE claim not released" in caplog.text
+    assert "openEVSE claim not released" in caplog.text
     assert claimed(evse, 32)
     await wait_until(lambda: our_claim(evse) is None)  # released on a later tick
     assert evse_control.target is not None and evse_control.target.reason == "off"
@@ -534,7 +535,7 @@ async def test_not_shown_in_venus_when_switched_off(
     await simulator.publish_raw(
         f"W/{PORTAL_ID}/evcharger/100/SetCurrent", json.dumps({"value": 10}).encode()
     )
-    await settle(None, quiet=0.2)
+    await settle()
     assert simulator.mqtt_ev_charger is not None
     assert simulator.mqtt_ev_charger.service is None
     assert control(entry).gui_changes == 0
@@ -594,3 +595,26 @@ async def test_pv_surplus_reads_the_solar_forecast_and_the_timing_options(
     # Where the sun does not set today there is no arc to spread the forecast on.
     with patch("custom_components.victron_balance.evse.get_astral_event_date", return_value=None):
         assert evse_control.solar_forecast() == SolarForecast(None, None, None)
+
+
+async def test_a_station_limit_below_six_amps_pauses_the_car(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+) -> None:
+    """E3 end to end: a current below the pilot's 6 A is a pause, never a raise."""
+    readings = control(init_integration).link.readings
+    await select_mode(hass, "fast_32")
+    await advance(hass, freezer, 2)
+    assert claimed(evse, 32)
+    await simulator.publish_raw(f"{BASE}/max_current", b"3")
+    await wait_until(lambda: readings.max_current_a == 3)
+    await advance(hass, freezer, 2)
+    assert claimed(evse, None)
+    evse.model.max_current = 16  # the station's own setting: what it reports next
+    await advance(hass, freezer, 6)  # its next status
+    assert readings.max_current_a == 16
+    await advance(hass, freezer, 2)
+    assert claimed(evse, 16)  # lowered to the station's limit

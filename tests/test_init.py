@@ -20,6 +20,7 @@ from homeassistant.const import (
     STATE_UNKNOWN,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.frame import report_usage
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.victron_balance as integration
@@ -30,9 +31,11 @@ from custom_components.victron_balance.const import (
     CONF_TLS,
     DOMAIN,
 )
+from custom_components.victron_balance.transport.mqtt_session import SessionClient
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
 from simulator import VenusSimulator
 from tests.broker import MosquittoBroker
+from tests.conftest import FrameReports
 from tests.helpers import PORTAL_ID, advance, wait_until
 
 SOC = "sensor.battery_state_of_charge"
@@ -149,22 +152,20 @@ async def test_heartbeat_lost_makes_entities_unavailable(
     await advance(
         hass,
         freezer,
-        activity=lambda: link_messages(init_integration),
-        seconds=HEARTBEAT_TIMEOUT - 1,
+        HEARTBEAT_TIMEOUT - 1,
     )
     assert hass.states.get(SOC).state != STATE_UNAVAILABLE  # heartbeats keep it alive
     simulator.pause_heartbeat()
     await advance(
         hass,
         freezer,
-        activity=lambda: link_messages(init_integration),
-        seconds=HEARTBEAT_TIMEOUT + 1,
+        HEARTBEAT_TIMEOUT + 1,
     )
     assert hass.states.get(SOC).state == STATE_UNAVAILABLE
     assert hass.states.get(PV).state == STATE_UNAVAILABLE
     simulator.set_value("battery", 512, "/Soc", 12.5)
     simulator.resume_heartbeat()
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=3)
+    await advance(hass, freezer, 3)
     # Back: the link asks for a full publish, so values changed meanwhile arrive too.
     await wait_until(lambda: hass.states.get(SOC).state == "12.5")
 
@@ -205,9 +206,9 @@ async def test_keepalive_cadence(
     sent_at_start = link.keepalives_sent
     full_before = simulator.full_publish_count
     for cycle in range(1, 4):
-        await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=29)
+        await advance(hass, freezer, 29)
         assert link.keepalives_sent == sent_at_start + cycle - 1  # not yet
-        await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=1)
+        await advance(hass, freezer, 1)
         assert link.keepalives_sent == sent_at_start + cycle
         await wait_until(lambda: simulator.keepalive_count == link.keepalives_sent)
     assert simulator.full_publish_count == full_before  # suppress-republish
@@ -227,13 +228,14 @@ async def test_keepalive_interval_option_applies_without_reload(
     link = init_integration.runtime_data.link
     sent_at_start = link.keepalives_sent
     # The sleep already running finishes first; the next one uses the new interval.
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=30)
+    await advance(hass, freezer, 30)
     assert link.keepalives_sent == sent_at_start + 1
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=10)
+    await advance(hass, freezer, 10)
     assert link.keepalives_sent == sent_at_start + 2
     await wait_until(lambda: simulator.keepalive_count == link.keepalives_sent)
 
 
+@pytest.mark.long_run
 async def test_periodic_full_republish(
     freezer: FrozenDateTimeFactory,
     hass: HomeAssistant,
@@ -243,9 +245,9 @@ async def test_periodic_full_republish(
     """Every tenth keepalive asks for a full publish, to resynchronise lost values."""
     link = init_integration.runtime_data.link
     before = link.full_publishes_seen
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=30 * 9)
+    await advance(hass, freezer, 30 * 9)
     assert link.full_publishes_seen == before
-    await advance(hass, freezer, activity=lambda: link_messages(init_integration), seconds=30)
+    await advance(hass, freezer, 30)
     await wait_until(lambda: link.full_publishes_seen == before + 1)
     assert link.alive
 
@@ -270,10 +272,10 @@ async def test_keepalive_survives_a_failed_publish(
     """A keepalive that cannot be sent is logged; the loop goes on and the next one works."""
     link = init_integration.runtime_data.link
     sent = link.keepalives_sent
-    with patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")):
-        await advance(hass, freezer, 30, activity=lambda: link_messages(init_integration))
+    with patch.object(SessionClient, "publish", side_effect=aiomqtt.MqttError("socket gone")):
+        await advance(hass, freezer, 30)
     assert link.keepalives_sent == sent
-    await advance(hass, freezer, 30, activity=lambda: link_messages(init_integration))
+    await advance(hass, freezer, 30)
     assert link.keepalives_sent == sent + 1
 
 
@@ -326,3 +328,15 @@ async def test_a_setup_that_fails_late_leaves_nothing_running(
     assert len(sessions) == 1
     assert not sessions[0].connected
     assert sessions[0]._task is None  # no reconnect loop left behind
+
+
+async def test_a_deprecated_call_fails_its_test(
+    hass: HomeAssistant, init_integration: MockConfigEntry, no_deprecated_calls: FrameReports
+) -> None:
+    """What the frame helper reports about the integration reaches the autouse fixture."""
+    report_usage("calls an old API", breaks_in_ha_version="2099.1.0", integration_domain=DOMAIN)
+    assert len(no_deprecated_calls.reports) == 1
+    assert no_deprecated_calls.reports[0].startswith(
+        "Detected that custom integration 'victron_balance' calls an old API"
+    )
+    no_deprecated_calls.reports.clear()  # expected here; any other one fails the test

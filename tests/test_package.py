@@ -1,4 +1,7 @@
-"""Packaging checks that hassfest and HACS would make, plus translation completeness."""
+"""Packaging checks that hassfest and HACS would make, and a name and icon for every entity.
+
+The translations themselves: tests/test_translations.py.
+"""
 
 from __future__ import annotations
 
@@ -111,25 +114,3 @@ def test_services_are_described() -> None:
     assert set(services) == set(TRANSLATIONS["services"]) == set(ICONS["services"])
     for name, service in services.items():
         assert set(service["fields"]) == set(TRANSLATIONS["services"][name]["fields"])
-
-
-def test_exception_translations_exist() -> None:
-    sources = "\n".join(path.read_text() for path in INTEGRATION.rglob("*.py"))
-    used = set(re.findall(r'translation_key="([a-z_]+)"', sources))
-    entity_keys = set().union(*_translation_keys().values())
-    exception_keys = used - entity_keys - set(TRANSLATIONS["issues"])
-    assert exception_keys
-    assert exception_keys <= set(TRANSLATIONS["exceptions"])
-
-
-def test_config_flow_errors_are_translated() -> None:
-    source = (INTEGRATION / "config_flow.py").read_text()
-    errors = set(
-        re.findall(
-            r'"(cannot_connect|invalid_auth|no_venus_found|unknown|'
-            r'invalid_ca_certificate|portal_not_found)"',
-            source,
-        )
-    )
-    assert errors <= set(TRANSLATIONS["config"]["error"])
-    assert "wrong_portal" in TRANSLATIONS["config"]["abort"]

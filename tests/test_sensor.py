@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from unittest.mock import patch
 
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity import EntityDescription
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import DOMAIN
+from custom_components.victron_balance.entity import VenusEntity
 from simulator import VenusSimulator
-from tests.helpers import PORTAL_ID, wait_until
+from tests.helpers import PORTAL_ID, find_device, wait_until
 
 BATTERY = ("battery", 512)
 
@@ -134,8 +137,9 @@ async def test_cell_balancing_flag_when_enabled(
 async def test_devices(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
-    gx = device_registry.async_get_device(identifiers={(DOMAIN, PORTAL_ID)})
-    battery = device_registry.async_get_device(identifiers={(DOMAIN, f"{PORTAL_ID}_battery")})
+    entry_id = init_integration.entry_id
+    gx = find_device(device_registry, entry_id, (DOMAIN, PORTAL_ID))
+    battery = find_device(device_registry, entry_id, (DOMAIN, f"{PORTAL_ID}_battery"))
     assert gx is not None and battery is not None
     assert gx.manufacturer == "Victron Energy"
     assert gx.serial_number == PORTAL_ID
@@ -163,3 +167,16 @@ async def test_cells_added_at_runtime(
     assert state(hass, "sensor.battery_cell_17_voltage") not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
     simulator.set_cell_count(16)
     await wait_until(lambda: state(hass, "sensor.battery_cell_18_voltage") == STATE_UNAVAILABLE)
+
+
+async def test_an_entity_that_does_not_say_what_it_shows_is_always_written(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Skipping identical writes must not turn into never writing."""
+    entity = VenusEntity(
+        init_integration.runtime_data.venus, EntityDescription(key="probe"), "probe"
+    )
+    with patch.object(entity, "async_write_ha_state") as write:
+        entity._handle_coordinator_update()
+        entity._handle_coordinator_update()
+    assert write.call_count == 2

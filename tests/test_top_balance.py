@@ -23,6 +23,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import DOMAIN
 from custom_components.victron_balance.logic.venus_topics import ServiceKey
+from custom_components.victron_balance.transport.mqtt_session import SessionClient
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
 from simulator import BatteryConfig, VenusSimulator
 from simulator.mqtt_battery import MqttBatteryConfig
@@ -52,7 +53,7 @@ async def simulator(mqtt_broker: MosquittoBroker) -> AsyncIterator[VenusSimulato
     )
     await sim.start()
     sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -118,11 +119,6 @@ def _same(seen: Any, value: Any) -> bool:
     return bool(seen == value)
 
 
-def activity(entry: MockConfigEntry) -> int:
-    runtime = getattr(entry, "runtime_data", None)  # none while unloaded
-    return 0 if runtime is None else int(runtime.link.state.messages)
-
-
 async def shows(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -148,7 +144,7 @@ async def shows(
 async def run_for(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry, seconds: float
 ) -> None:
-    await advance(hass, freezer, seconds, activity=lambda: activity(entry))
+    await advance(hass, freezer, seconds)
 
 
 async def steering(
@@ -317,7 +313,7 @@ async def test_missing_driver_aborts_with_a_repair_and_never_points_dvcc_at_noth
     await sim.start()
     try:
         sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-        await settle(None, quiet=0.05)
+        await settle()
         config_entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(config_entry.entry_id)
         await hass.async_block_till_done()
@@ -534,7 +530,7 @@ async def test_a_stale_switch_found_at_start_is_given_back(
     """The old advice (MQTT Battery as Controlling BMS for good) or a crash: nothing runs,
     so DVCC must follow the real BMS again."""
     simulator.set_value("settings", 0, BMS_INSTANCE, VIRTUAL)
-    await settle(None, quiet=0.05)
+    await settle()
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
@@ -764,13 +760,15 @@ async def test_a_failed_safety_publish_is_a_warning(
     await run_for(hass, freezer, init_integration, 1)
     with (
         caplog.at_level(logging.WARNING),
-        patch.object(aiomqtt.Client, "publish", side_effect=aiomqtt.MqttError("broker gone")),
+        patch.object(SessionClient, "publish", side_effect=aiomqtt.MqttError("broker gone")),
     ):
         await run_for(hass, freezer, init_integration, 1)
     assert any(
         record.levelno == logging.WARNING and "Virtual BMS document not sent" in record.message
         for record in caplog.records
     )
+    # The broker is back: nothing is lost, the switch to the virtual BMS is made.
+    await steering(hass, freezer, init_integration, simulator)
 
 
 async def test_unreadable_stored_state_is_not_trusted(
@@ -824,7 +822,7 @@ async def test_virtual_bms_topic_and_instance_from_the_options(
     await sim.start()
     try:
         sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-        await settle(None, quiet=0.05)
+        await settle()
         config_entry.add_to_hass(hass)
         hass.config_entries.async_update_entry(
             config_entry, options={"virtual_bms_topic": "custom/vbms", "virtual_bms_instance": 101}

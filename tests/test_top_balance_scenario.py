@@ -91,7 +91,7 @@ async def simulator(
     )
     await sim.start()
     sim.set_value("settings", 0, "/Settings/Services/Bol", 1)
-    await settle(None, quiet=0.05)
+    await settle()
     yield sim
     await sim.stop()
 
@@ -142,11 +142,8 @@ async def run_to_end(
     assert plant is not None
     trace = Trace()
 
-    def activity() -> int:
-        return int(entry.runtime_data.link.state.messages)
-
     while supervisor.running and trace.seconds < MAX_SIM_S:
-        await advance(hass, freezer, 1, activity=activity)
+        await advance(hass, freezer, 1)
         trace.seconds += 1
         cvl = virtual(sim, "/Info/MaxChargeVoltage")
         if isinstance(cvl, int | float):
@@ -201,13 +198,9 @@ async def test_completes_from_a_large_imbalance_without_ovp(
 
     # After DONE: a non-elevated CVL at once, then the real BMS again.
     normal = settings.normal_cvl_v
-    await advance(
-        hass, freezer, 3, activity=lambda: init_integration.runtime_data.link.state.messages
-    )
+    await advance(hass, freezer, 3)
     assert virtual(simulator, "/Info/MaxChargeVoltage") <= normal
-    await advance(
-        hass, freezer, 40, activity=lambda: init_integration.runtime_data.link.state.messages
-    )
+    await advance(hass, freezer, 40)
     assert simulator.get_value("system", 0, "/ActiveBmsInstance") == REAL
     assert simulator.ovp_events == 0
 

@@ -14,6 +14,7 @@ from homeassistant.exceptions import (
     ConfigEntryNotReady,
 )
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
@@ -23,6 +24,7 @@ from .cells_card import async_register_cells_card
 from .charge_runner import ChargeRunner
 from .const import CONF_KEEPALIVE_INTERVAL, CONF_PORTAL_ID, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry, VictronBalanceRuntimeData
+from .entity import gx_device_info
 from .evse import async_setup_evse, evse_options
 from .logic.keepalive import DEFAULT_INTERVAL
 from .services import async_setup_services
@@ -146,20 +148,27 @@ async def _async_start(
     # the stop event only finds it closed (close runs once).
     entry.async_on_unload(hass.async_add_shutdown_job(HassJob(close_on_stop)))
     entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, close_on_stop))
-    entry.async_on_unload(entry.add_update_listener(_reload_on_evse_change(entry)))
+    entry.async_on_unload(entry.add_update_listener(_reload_on_change(entry)))
+    # The GX first: the battery, EV charger and balancer devices are linked below it.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **gx_device_info(coordinator)
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if entry.runtime_data.evse is not None:
         entry.runtime_data.evse.async_start()
 
 
-def _reload_on_evse_change(
+def _reload_on_change(
     entry: VictronBalanceConfigEntry,
 ) -> Callable[[HomeAssistant, VictronBalanceConfigEntry], Coroutine[Any, Any, None]]:
-    """Other options apply while running; a new or changed openEVSE needs a reload."""
-    loaded_with = evse_options(entry.options)
+    """Reload for new connection data (reconfigure, reauth) or a new or changed openEVSE.
+
+    The other options apply while running.
+    """
+    loaded_with = (dict(entry.data), evse_options(entry.options))
 
     async def reload_if_needed(hass: HomeAssistant, changed: VictronBalanceConfigEntry) -> None:
-        if evse_options(changed.options) != loaded_with:
+        if (dict(changed.data), evse_options(changed.options)) != loaded_with:
             hass.config_entries.async_schedule_reload(changed.entry_id)
 
     return reload_if_needed

@@ -43,7 +43,7 @@ from homeassistant.helpers.typing import StateType
 from .balancer import BalancerRunner, BalancerStatus, manual_advice
 from .const import BALANCER_MAKER, DOMAIN
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
-from .entity import FIGURE_SPACE, BatteryEntity
+from .entity import FIGURE_SPACE, BatteryEntity, below_gx
 from .errors import entity_action
 from .logic.balancer.advisory import Advice
 from .logic.balancer.planner import RANGES, Strategy
@@ -52,7 +52,7 @@ type AddEntities = Callable[[Iterable[Entity]], None]
 
 
 def balancer_device_info(runner: BalancerRunner) -> DeviceInfo:
-    """One device per balancer, reached through the GX's broker."""
+    """One device per balancer, reached through the GX's broker (shown below it, `below_gx`)."""
     portal_id = runner.coordinator.portal_id
     info = runner.info
     return DeviceInfo(
@@ -60,7 +60,6 @@ def balancer_device_info(runner: BalancerRunner) -> DeviceInfo:
         name=f"Balancer {runner.balancer_id}",
         manufacturer=BALANCER_MAKER,
         model=f"Relay balancer, {info.relays} {info.kind}s",
-        via_device=(DOMAIN, portal_id),
     )
 
 
@@ -100,8 +99,12 @@ class BalancerEntity(Entity):
         self._attr_unique_id = (
             f"{runner.coordinator.portal_id}_balancer_{runner.balancer_id}_{suffix}"
         )
-        self._attr_device_info = balancer_device_info(runner)
         self._last_shown: Any = object()
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The balancer device below the GX (read when the entity is added)."""
+        return below_gx(self, self.runner.coordinator, balancer_device_info(self.runner))
 
     @property
     def available(self) -> bool:

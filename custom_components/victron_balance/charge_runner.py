@@ -437,6 +437,9 @@ class ChargeRunner:
         """DVCC hands a new limit to the chargers within seconds; check that it did."""
         if self._verify is not None:
             self._verify()
+            self._verify = None
+        if self._closed:
+            return  # a write confirmed while shutting down: nobody left to check it
 
         @callback
         def verify(_now: Any) -> None:

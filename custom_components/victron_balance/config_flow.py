@@ -69,16 +69,27 @@ _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 
 
+# The fields of a broker connection (the portal id belongs to the GX, not to them).
+CONNECTION_FIELDS = (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_USERNAME,
+    CONF_PASSWORD,
+    CONF_TLS,
+    CONF_VERIFY_TLS,
+    CONF_CA_CERTIFICATE,
+)
+
+
 def _connection_schema(defaults: Mapping[str, Any], *, with_portal: bool) -> vol.Schema:
+    """The broker form; the password is never filled in (the form goes to the browser)."""
     fields: dict[Any, Any] = {
         vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): TextSelector(),
         vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)): _PORT,
         vol.Optional(
             CONF_USERNAME, description={"suggested_value": defaults.get(CONF_USERNAME)}
         ): TextSelector(),
-        vol.Optional(
-            CONF_PASSWORD, description={"suggested_value": defaults.get(CONF_PASSWORD)}
-        ): _PASSWORD,
+        vol.Optional(CONF_PASSWORD): _PASSWORD,
         vol.Required(CONF_TLS, default=defaults.get(CONF_TLS, False)): BooleanSelector(),
         vol.Required(
             CONF_VERIFY_TLS, default=defaults.get(CONF_VERIFY_TLS, True)
@@ -107,6 +118,24 @@ def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
     if CONF_PORT in data:
         data[CONF_PORT] = int(data[CONF_PORT])
     return data
+
+
+def _keep_stored_password(data: dict[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A password left empty keeps the stored one, as long as a username is given.
+
+    The forms never show the stored password; clearing the username clears both (a
+    broker sees no password without a username).
+    """
+    if not data.get(CONF_USERNAME):
+        data.pop(CONF_PASSWORD, None)
+    elif not data.get(CONF_PASSWORD) and stored.get(CONF_PASSWORD):
+        data[CONF_PASSWORD] = stored[CONF_PASSWORD]
+    return data
+
+
+def _connection_updates(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Entry data updates for a connection form: a field left empty is cleared (None)."""
+    return {field: data.get(field) for field in CONNECTION_FIELDS}
 
 
 EVSE_DISCOVERY_WAIT = 2.0  # announcements are retained: they arrive right away
@@ -300,12 +329,11 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, **_clean(user_input)}
-            if not user_input.get(CONF_PASSWORD):
-                data.pop(CONF_PASSWORD, None)
-            portal_id, errors = await _probe(self.hass, data)
+            credentials = _keep_stored_password(_clean(user_input), entry.data)
+            updates = {field: credentials.get(field) for field in (CONF_USERNAME, CONF_PASSWORD)}
+            portal_id, errors = await _probe(self.hass, {**entry.data, **updates})
             if portal_id is not None:
-                return self.async_update_reload_and_abort(entry, data=data)
+                return self._update_and_abort(entry, updates, reason="reauth_successful")
         schema = vol.Schema(
             {
                 vol.Optional(
@@ -328,17 +356,33 @@ class VictronBalanceConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**_clean(user_input), CONF_PORTAL_ID: entry.data[CONF_PORTAL_ID]}
+            connection = _keep_stored_password(_clean(user_input), entry.data)
+            data = {**connection, CONF_PORTAL_ID: entry.data[CONF_PORTAL_ID]}
             portal_id, errors = await _probe(self.hass, data)
             if portal_id is not None:
                 await self.async_set_unique_id(portal_id)
                 self._abort_if_unique_id_mismatch(reason="wrong_portal")
-                return self.async_update_reload_and_abort(entry, data=data)
+                return self._update_and_abort(
+                    entry, _connection_updates(connection), reason="reconfigure_successful"
+                )
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_connection_schema(user_input or entry.data, with_portal=False),
             errors=errors,
         )
+
+    def _update_and_abort(
+        self, entry: VictronBalanceConfigEntry, updates: Mapping[str, Any], *, reason: str
+    ) -> ConfigFlowResult:
+        """Store the new connection data; the entry reloads with it.
+
+        A loaded entry reloads through its update listener (Home Assistant 2026 reports a
+        flow that reloads such an entry itself); one that is not loaded is reloaded here.
+        """
+        if entry.update_listeners:
+            self.hass.config_entries.async_update_entry(entry, data={**entry.data, **updates})
+            return self.async_abort(reason=reason)
+        return self.async_update_reload_and_abort(entry, data_updates=updates, reason=reason)
 
 
 class VictronBalanceOptionsFlow(OptionsFlow):
@@ -446,8 +490,9 @@ class VictronBalanceOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """The openEVSE's own broker: connect to it and look for the station there."""
         errors: dict[str, str] = {}
+        stored = self.config_entry.options.get(CONF_EVSE_BROKER) or {}
         if user_input is not None:
-            broker = _clean(user_input)
+            broker = _keep_stored_password(_clean(user_input), stored)
             session, errors = await _connect(self.hass, broker, "config flow openEVSE broker")
             if session is not None:
                 try:
@@ -460,7 +505,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                 if str(form.get(CONF_EVSE_BASE_TOPIC) or "").strip():
                     return await self._save_evse(_evse_options(form, broker))
                 errors = {"base": "no_openevse_found"}
-        defaults = user_input or self.config_entry.options.get(CONF_EVSE_BROKER) or {}
+        defaults = user_input or stored
         return self.async_show_form(
             step_id="openevse_broker",
             data_schema=_connection_schema(defaults, with_portal=False),

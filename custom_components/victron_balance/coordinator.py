@@ -88,6 +88,9 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             self.pack_tracker.observe(now, self.pack_shape())
             self.pack_tracker.full_publish_completed(now)
         self._flush: asyncio.Handle | None = None
+        # Every entity asks for the battery on every refresh: ask the state once per message.
+        self._battery_seen: tuple[int, object, frozenset[int]] | None = None
+        self._battery: BatteryView | None = None
         link.add_update_listener(self._on_update)
         link.add_liveness_listener(self._on_liveness)
 
@@ -142,8 +145,18 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
 
     def battery(self) -> BatteryView | None:
         """A view of the followed battery, or None when there is none."""
-        instance = self.battery_instance
-        return None if instance is None else BatteryView(self.link.state, instance)
+        state = self.link.state
+        # The state changes only by messages; the choice also by the options.
+        seen = (
+            state.messages,
+            self.config_entry.options.get(CONF_BATTERY_INSTANCE),
+            self.exclude_instances,
+        )
+        if seen != self._battery_seen:
+            instance = self.battery_instance
+            self._battery = None if instance is None else BatteryView(state, instance)
+            self._battery_seen = seen
+        return self._battery
 
     @callback
     def _on_update(self, update: Update) -> None:
@@ -169,9 +182,10 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             LOGGER.info("Venus OS %s is publishing again", self.portal_id)
             self.async_set_updated_data(self.link.state)
             return
-        LOGGER.info("Venus OS %s is unavailable (no heartbeat or broker lost)", self.portal_id)
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        self.last_update_success = False
-        self.async_update_listeners()
+        # Logged once by the coordinator ("Error requesting ... data"), entities unavailable.
+        self.async_set_update_error(
+            UpdateFailed(translation_domain=DOMAIN, translation_key="venus_not_alive")
+        )

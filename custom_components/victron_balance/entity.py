@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from homeassistant.core import callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -42,8 +43,27 @@ def battery_maker(product_name: str | None) -> str | None:
     return inside or product_name
 
 
+# Home Assistant 2026.8 links a device to its parent by registry id (`via_device_id`)
+# and deprecates the parent's identifier (`via_device`), the only form 2025.4 knows.
+LINK_BY_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
+
+
+def below_gx(entity: Entity, coordinator: VenusCoordinator, info: DeviceInfo) -> DeviceInfo:
+    """`info` shown below the GX device, linked the way this Home Assistant wants."""
+    linked: dict[str, Any] = dict(info)
+    if LINK_BY_DEVICE_ID:  # pragma: no cover - HA 2026.8+, run by the newest-HA pass
+        # The link names a registry id, so the GX must be registered first.
+        gx = dr.async_get(entity.hass).async_get_or_create(
+            config_entry_id=coordinator.config_entry.entry_id, **gx_device_info(coordinator)
+        )
+        linked["via_device_id"] = gx.id
+    else:
+        linked["via_device"] = (DOMAIN, coordinator.portal_id)
+    return cast(DeviceInfo, linked)
+
+
 def battery_device_info(coordinator: VenusCoordinator) -> DeviceInfo:
-    """The battery the integration follows, shown below the GX device."""
+    """The battery the integration follows (shown below the GX device, `below_gx`)."""
     battery = coordinator.battery()
     model = None
     if battery is not None:
@@ -54,7 +74,6 @@ def battery_device_info(coordinator: VenusCoordinator) -> DeviceInfo:
         manufacturer=battery_maker(model),
         model=model,
         name="Battery",
-        via_device=(DOMAIN, coordinator.portal_id),
     )
 
 
@@ -77,8 +96,12 @@ class VenusEntity(CoordinatorEntity[VenusCoordinator]):
         self._last_shown: Any = object()
 
     def shown_state(self) -> Any:
-        """What the entity currently shows; compared to skip identical writes."""
-        return None
+        """What the entity currently shows; compared to skip identical writes.
+
+        Subclasses return their value(s). This default is never equal to a previous
+        one, so an entity that does not say what it shows is written on every refresh.
+        """
+        return object()
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -95,7 +118,11 @@ class BatteryEntity(VenusEntity):
         self, coordinator: VenusCoordinator, description: EntityDescription, unique_suffix: str
     ) -> None:
         super().__init__(coordinator, description, f"battery_{unique_suffix}")
-        self._attr_device_info = battery_device_info(coordinator)
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The battery device below the GX (read when the entity is added)."""
+        return below_gx(self, self.coordinator, battery_device_info(self.coordinator))
 
     @property
     def battery(self) -> BatteryView | None:

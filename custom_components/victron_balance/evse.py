@@ -13,6 +13,7 @@ import asyncio
 import json
 import ssl
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ from homeassistant.helpers.sun import get_astral_event_date
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .broker import async_create_session
+from .broker import async_create_session, status_will
 from .const import (
     CONF_EV_CHARGER_INSTANCE,
     CONF_EV_CHARGER_TOPIC,
@@ -81,6 +82,7 @@ from .logic.evse_modes import (
 from .logic.log_limiter import RateLimitedLogger
 from .logic.openevse import EvseReadings
 from .logic.pv_surplus import PvSurplusController, SurplusDecision, SurplusSettings
+from .logic.safety.evse import ClaimPermit, EvseFacts, ev_charger_document, permit_claim
 from .logic.venus_topics import ServiceKey
 from .transport.mqtt_session import (
     CannotConnect,
@@ -130,8 +132,9 @@ class EvseCoordinator(DataUpdateCoordinator[EvseReadings]):
             if self._flush is not None:
                 self._flush.cancel()
                 self._flush = None
-            self.last_update_success = False
-            self.async_update_listeners()
+            self.async_set_update_error(
+                UpdateFailed(translation_domain=DOMAIN, translation_key="evse_offline")
+            )
         self._was_online = online
 
     @callback
@@ -173,7 +176,8 @@ class EvseControl:
         self._venus_published_at: float | None = None
         self._errors = RateLimitedLogger(LOGGER)
         self._unsubscribers: list[CALLBACK_TYPE] = []
-        self._busy = False
+        self._tick_lock = asyncio.Lock()
+        self._send_error: SessionError | None = None
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -222,16 +226,19 @@ class EvseControl:
                 translation_key=err.key,
                 translation_placeholders={"error": str(err)},
             ) from err
-        await self._apply_settings(settings)
+        await self._apply_settings(settings, for_user=True)
 
-    async def _apply_settings(self, settings: EvseSettings) -> None:
+    async def _apply_settings(self, settings: EvseSettings, *, for_user: bool = False) -> None:
+        """Keep and act on `settings`; for a user's change, raise if the claim failed."""
         if settings.mode is not self.settings.mode:
             self.surplus.reset()
         self.settings = settings
         self.surplus.update_settings(self._surplus_settings())
         await self._store.async_save(settings.to_dict())
-        await self.async_tick()
-        self.coordinator.async_update_listeners()
+        try:
+            await self.async_tick(for_user=for_user)
+        finally:
+            self.coordinator.async_update_listeners()
 
     def _surplus_settings(self) -> SurplusSettings:
         """The PV controller's settings: the user's numbers and the timing options."""
@@ -270,7 +277,7 @@ class EvseControl:
 
     @callback
     def _on_tick(self, _now: Any) -> None:
-        if not self._busy:
+        if not self._tick_lock.locked():
             self.venus.config_entry.async_create_background_task(
                 self.hass, self.async_tick(), "victron_balance evse tick"
             )
@@ -304,38 +311,70 @@ class EvseControl:
         self.decision = decision
         return surplus_target(decision, self.settings, situation)
 
-    async def async_tick(self) -> None:
-        """One control step: decide, claim, show in Venus."""
-        if self._busy:
+    async def async_tick(self, *, for_user: bool = False) -> None:
+        """One control step: decide, claim, show in Venus.
+
+        The timer's step is skipped while one runs; a user's waits for it, and raises
+        the broker's error when its claim (or release) could not be sent.
+        """
+        if self._tick_lock.locked() and not for_user:
             return
-        self._busy = True
-        try:
+        async with self._tick_lock:
+            self._send_error = None
             now = self.hass.loop.time()
-            target = self.compute_target(now)
+            wish = self.compute_target(now)
+            permit = None if wish.claim is None else self._permit(wish)
+            # What is shown (entities, Venus) is what the gate let through.
+            target = wish if permit is None else replace(wish, claim=permit.request)
             changed = target != self.target
             self.target = target
-            await self._claim(target, now)
+            await self._claim(target, permit, now)
             await self._publish_to_venus(now)
             if changed:
                 self.coordinator.async_update_listeners()
-        finally:
-            self._busy = False
+            if for_user and self._send_error is not None:
+                raise self._send_error
 
-    async def _claim(self, target: Target, now: float) -> None:
+    def gate_facts(self) -> EvseFacts:
+        """What the EVSE gate checks a claim against, now."""
+        return EvseFacts(
+            station_online=self.link.online,
+            venus_alive=self.venus.link.alive,
+            user_max_a=self.settings.max_current_a,
+            station_max_a=self.link.readings.max_current_a,
+        )
+
+    def _permit(self, wish: Target) -> ClaimPermit:
+        assert wish.claim is not None
+        permit = permit_claim(wish.claim, self.gate_facts())
+        if permit.changed is not None:
+            # The modes already keep within these limits: a change here means a bug
+            # or a station that reports odd limits, worth a line in the log.
+            sent = permit.request.current_a
+            self._errors.warning(
+                f"gate_{permit.changed}",
+                f"openEVSE {self.link.base_topic}: claim {wish.claim.current_a} A "
+                f"({wish.reason}) sent as {'pause' if sent is None else f'{sent} A'} "
+                f"by the safety gate ({permit.changed})",
+            )
+        return permit
+
+    async def _claim(self, target: Target, permit: ClaimPermit | None, now: float) -> None:
         if target.hand_back:
             await self._hand_back()
             return
-        request = target.claim
-        if request is None:
+        if permit is None:
             # Offline: nothing to send. It may come back without our claim (a power
             # cut, or auto-release), so send it again as soon as it is online.
             self._claims.forget()
             return
+        request = permit.request
         if not self._claims.due(request, self.link.readings.claim, now):
             return
         try:
-            await self.link.claim(request)
+            await self.link.claim(permit)
         except SessionError as err:
+            self._send_error = err
             self._errors.warning("claim", f"openEVSE claim not sent: {err}")
             return
         if request != self._claims.sent:
@@ -355,6 +394,7 @@ class EvseControl:
         try:
             await self.link.release()
         except SessionError as err:
+            self._send_error = err
             self._errors.warning("release", f"openEVSE claim not released: {err}")
             return
         if self._claims.sent is not None:
@@ -398,7 +438,16 @@ class EvseControl:
     async def _publish_to_venus(self, now: float) -> None:
         if not self.venus_enabled or not self.link.online:
             return  # no JSON: the driver's service vanishes after 60 s, as it should
-        data = build_json(self.link.readings, self.venus_view(), None)
+        document = ev_charger_document(build_json(self.link.readings, self.venus_view(), None))
+        if document is None:
+            self._errors.warning("venus_json_power", "EV charger JSON not sent: no plausible power")
+            return
+        if document.dropped:
+            self._errors.warning(
+                "venus_json_dropped",
+                f"EV charger JSON sent without implausible {', '.join(document.dropped)}",
+            )
+        data = document.data
         due = self._venus_published_at is None or now - self._venus_published_at >= VENUS_PUBLISH_S
         if data == self._venus_json and not due:
             return
@@ -498,8 +547,14 @@ async def async_setup_evse(
     session = venus.link.session
     if broker:
         try:
+            # The Will says on the station's broker that we are gone (for its users'
+            # automations: our claim stays in force until released).
             own_session = await async_create_session(
-                hass, broker, name=f"openevse {base_topic}", task_factory=task_factory
+                hass,
+                broker,
+                name=f"openevse {base_topic}",
+                task_factory=task_factory,
+                will=status_will(venus.portal_id, "evse"),
             )
             await own_session.start()
         except (ssl.SSLError, ValueError) as err:

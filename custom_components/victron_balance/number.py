@@ -352,6 +352,7 @@ class EvseNumber(EvseEntity, NumberEntity):
         """The setting in force."""
         return float(getattr(self.control.settings, self.entity_description.field))
 
+    @entity_action
     async def async_set_native_value(self, value: float) -> None:
         """Check the range, then the whole set (lower SoC below upper, min below max)."""
         description = self.entity_description

@@ -82,6 +82,7 @@ class EvseModeSelect(EvseEntity, SelectEntity):
         """The mode in force."""
         return self.control.settings.mode.value
 
+    @entity_action
     async def async_select_option(self, option: str) -> None:
         """Switch mode; the control loop acts on it at once."""
         await self.control.async_update(mode=EvseMode(option))

@@ -124,7 +124,7 @@ GX_SENSORS: tuple[GxSensorDescription, ...] = (
 )
 
 
-def _batteryfloat_value(
+def _battery_measurement(
     key: str,
     path: str,
     *,
@@ -133,6 +133,7 @@ def _batteryfloat_value(
     precision: int,
     **kwargs: Any,
 ) -> BatterySensorDescription:
+    """A measurement the battery service publishes at ``path``, as a float."""
     return BatterySensorDescription(
         key=key,
         translation_key=key,
@@ -155,9 +156,11 @@ def _cell_extreme_voltage(
     return value
 
 
-def _cell_extremefloat_value(
+def _cell_extreme_number(
     extreme: Callable[[BatteryView], Any],
 ) -> Callable[[BatteryView], StateType]:
+    """The number of the lowest or highest cell."""
+
     def value(battery: BatteryView) -> StateType:
         cell = extreme(battery)
         return None if cell is None else cell.number
@@ -171,37 +174,39 @@ _VOLTAGE = SensorDeviceClass.VOLTAGE
 _CURRENT = SensorDeviceClass.CURRENT
 
 BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
-    _batteryfloat_value("voltage", "/Dc/0/Voltage", device_class=_VOLTAGE, unit=_VOLT, precision=2),
-    _batteryfloat_value("current", "/Dc/0/Current", device_class=_CURRENT, unit=_AMP, precision=1),
-    _batteryfloat_value(
+    _battery_measurement(
+        "voltage", "/Dc/0/Voltage", device_class=_VOLTAGE, unit=_VOLT, precision=2
+    ),
+    _battery_measurement("current", "/Dc/0/Current", device_class=_CURRENT, unit=_AMP, precision=1),
+    _battery_measurement(
         "power",
         "/Dc/0/Power",
         device_class=SensorDeviceClass.POWER,
         unit=UnitOfPower.WATT,
         precision=0,
     ),
-    _batteryfloat_value(
+    _battery_measurement(
         "state_of_charge",
         "/Soc",
         device_class=SensorDeviceClass.BATTERY,
         unit=PERCENTAGE,
         precision=1,
     ),
-    _batteryfloat_value(
+    _battery_measurement(
         "temperature",
         "/Dc/0/Temperature",
         device_class=SensorDeviceClass.TEMPERATURE,
         unit=UnitOfTemperature.CELSIUS,
         precision=1,
     ),
-    _batteryfloat_value(
+    _battery_measurement(
         "consumed_amphours",
         "/ConsumedAmphours",
         device_class=None,
         unit=UNIT_AMPERE_HOURS,
         precision=1,
     ),
-    _batteryfloat_value(
+    _battery_measurement(
         "time_to_go",
         "/TimeToGo",
         device_class=SensorDeviceClass.DURATION,
@@ -209,7 +214,7 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         precision=1,
         suggested_unit_of_measurement=UnitOfTime.HOURS,
     ),
-    _batteryfloat_value(
+    _battery_measurement(
         "bms_charge_voltage_limit",
         "/Info/MaxChargeVoltage",
         device_class=_VOLTAGE,
@@ -217,7 +222,7 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         precision=2,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    _batteryfloat_value(
+    _battery_measurement(
         "bms_charge_current_limit",
         "/Info/MaxChargeCurrent",
         device_class=_CURRENT,
@@ -225,7 +230,7 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    _batteryfloat_value(
+    _battery_measurement(
         "bms_discharge_current_limit",
         "/Info/MaxDischargeCurrent",
         device_class=_CURRENT,
@@ -254,12 +259,12 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
     BatterySensorDescription(
         key="min_cell",
         translation_key="min_cell",
-        value_fn=_cell_extremefloat_value(BatteryView.min_cell),
+        value_fn=_cell_extreme_number(BatteryView.min_cell),
     ),
     BatterySensorDescription(
         key="max_cell",
         translation_key="max_cell",
-        value_fn=_cell_extremefloat_value(BatteryView.max_cell),
+        value_fn=_cell_extreme_number(BatteryView.max_cell),
     ),
     BatterySensorDescription(
         key="cell_delta",

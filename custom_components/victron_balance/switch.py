@@ -10,6 +10,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .balancer_entities import async_setup_balancer_switches
 from .coordinator import VictronBalanceConfigEntry
+from .errors import entity_action
 from .evse_entity import EvseEntity
 
 PARALLEL_UPDATES = 1
@@ -42,10 +43,12 @@ class EvseChargingSwitch(EvseEntity, SwitchEntity):
         """Charging is allowed."""
         return self.control.settings.charging_enabled
 
+    @entity_action
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Allow charging; the mode decides how."""
         await self.control.async_update(charging_enabled=True)
 
+    @entity_action
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Pause the car (our claim: disabled)."""
         await self.control.async_update(charging_enabled=False)

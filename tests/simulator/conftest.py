@@ -25,12 +25,12 @@ async def observer(mqtt_broker: MosquittoBroker) -> AsyncIterator[Observer]:
 
 @pytest.fixture
 async def make_sim(mqtt_broker: MosquittoBroker) -> AsyncIterator[SimFactory]:
-    """Start simulators with fast timers; every one is stopped at teardown."""
+    """Start simulators with a fast heartbeat; every one is stopped at teardown."""
     sims: list[VenusSimulator] = []
 
     async def factory(start: bool = True, **kwargs: Any) -> VenusSimulator:
         kwargs.setdefault("heartbeat_interval", 0.1)
-        kwargs.setdefault("keepalive_timeout", 2.0)
+        kwargs.setdefault("keepalive_timeout", 60.0)  # as on Venus; expiry tests set it
         sim = VenusSimulator(mqtt_broker.host, mqtt_broker.port, **kwargs)
         sims.append(sim)
         if start:

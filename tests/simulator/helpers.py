@@ -1,28 +1,39 @@
-"""An observing MQTT client and polling helpers for simulator tests."""
+"""An observing MQTT client and time helpers for simulator tests."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiomqtt
+from freezegun.api import FrozenDateTimeFactory
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from simulator.mqtt_link import NO_DELAY
+from tests.helpers import settle, wait_until
+
+__all__ = ["PORTAL", "Observer", "Received", "elapse", "settle", "wait_until"]
 
 PORTAL = "02fc00000001"
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` every 10 ms; fail after ``timeout`` s (generous: CI may be busy)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
+async def elapse(freezer: FrozenDateTimeFactory, seconds: float, step: float = 0.01) -> None:
+    """Let ``seconds`` of loop time pass in ``step``s, everything delivered after each.
+
+    The ``freezer`` fixture holds the loop clock still, so the simulator's timers (the
+    heartbeat, the keepalive window, the physics) only move here: whatever the machine
+    is doing, a timer fires at its loop time, and a reading's ``at`` is exact to a step.
+    A timer due at the very instant the clock stands on fires one step later (asyncio
+    runs handles due before now + 1 ns, and the frozen clock reads ~1.8e9 s).
+    """
+    for _ in range(round(seconds / step)):
+        freezer.tick(timedelta(seconds=step))
+        await settle()
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,9 @@ class Observer:
 
     async def start(self) -> None:
         """Connect and subscribe; returns once subscribed."""
-        client = aiomqtt.Client(self.host, self.port, protocol=aiomqtt.ProtocolVersion.V5)
+        client = aiomqtt.Client(
+            self.host, self.port, protocol=aiomqtt.ProtocolVersion.V5, socket_options=NO_DELAY
+        )
         await client.__aenter__()
         self._client = client
         # Retain-as-published shows the publisher's retain flag on live deliveries too.
@@ -129,8 +142,8 @@ class Observer:
         await self.publish(f"R/{portal}/keepalive", payload)
         return await self.wait_topic(done, before + 1)
 
-    async def quiet(self, seconds: float) -> list[Received]:
-        """Sleep and return what arrived meanwhile."""
+    async def quiet(self) -> list[Received]:
+        """Wait until nothing is in flight (``settle``); return what arrived meanwhile."""
         start = len(self.messages)
-        await asyncio.sleep(seconds)
+        await settle()
         return self.messages[start:]

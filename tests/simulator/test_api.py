@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 
 from simulator import BatteryConfig, VenusSimulator
 from tests.broker import MosquittoBroker, free_port
 from tests.simulator.conftest import SimFactory
-from tests.simulator.helpers import PORTAL, Observer, wait_until
+from tests.simulator.helpers import PORTAL, Observer, elapse, wait_until
 
 N = f"N/{PORTAL}"
 BATTERY = f"{N}/battery/512"
@@ -41,7 +42,7 @@ async def test_set_value_publishes_only_changes_and_only_while_alive(
     sim.set_value("system", 0, "Dc/Pv/Power", 1200.0)  # leading slash optional
     sim.set_value("system", 0, "/Dc/Pv/Power", 1200.0)
     await observer.wait_topic(f"{SYSTEM}/Dc/Pv/Power")
-    await observer.quiet(0.1)
+    await observer.quiet()
     assert non_heartbeat(observer) == [f"{SYSTEM}/Dc/Pv/Power"]
     assert observer.last(f"{SYSTEM}/Dc/Pv/Power").value == 1200.0
     assert sim.get_value("system", 0, "/Dc/Pv/Power") == 1200.0
@@ -223,24 +224,25 @@ async def test_dvcc_charge_voltage(sim: VenusSimulator, observer: Observer) -> N
 
 
 async def test_heartbeat_pause_and_expire_keepalive(
-    sim: VenusSimulator, observer: Observer
+    freezer: FrozenDateTimeFactory, sim: VenusSimulator, observer: Observer
 ) -> None:
     """Fault injection: heartbeats stop while alive; expire_keepalive ends all traffic."""
     await observer.keepalive()
     sim.pause_heartbeat()
-    await asyncio.sleep(0.05)
+    await observer.quiet()
     observer.clear()
-    await observer.quiet(0.2)
+    await elapse(freezer, 0.3)
     assert observer.on(HEARTBEAT) == []
     assert sim.alive
     sim.resume_heartbeat()
-    await observer.wait_topic(HEARTBEAT)
+    await elapse(freezer, 0.2)
+    assert observer.on(HEARTBEAT)
     sim.expire_keepalive()
     assert sim.plugin.alive is False
-    await asyncio.sleep(0.05)
+    await observer.quiet()
     observer.clear()
     sim.set_value("system", 0, "/Dc/Pv/Power", 77.0)
-    await observer.quiet(0.2)
+    await elapse(freezer, 0.3)
     assert observer.messages == []
 
 
@@ -277,7 +279,9 @@ async def test_survives_broker_restart(
         await late.stop()
 
 
-async def test_stop_leaves_nothing_behind(make_sim: SimFactory, observer: Observer) -> None:
+async def test_stop_leaves_nothing_behind(
+    freezer: FrozenDateTimeFactory, make_sim: SimFactory, observer: Observer
+) -> None:
     """stop() cancels every task and timer, disconnects, and can be called twice."""
     loop = asyncio.get_running_loop()
     tasks_before = asyncio.all_tasks()
@@ -291,9 +295,9 @@ async def test_stop_leaves_nothing_behind(make_sim: SimFactory, observer: Observ
     await sim.stop()
     assert sim.plugin.alive is False
     assert sim.connected is False
-    await observer.quiet(0.3)  # let what was sent before stop() arrive
+    await observer.quiet()  # what was sent before stop() arrives
     observer.clear()
-    await observer.quiet(0.25)  # no heartbeat, no UpdateIndex ticks any more
+    await elapse(freezer, 0.3)  # no heartbeat, no UpdateIndex ticks any more
     assert observer.messages == []
     await observer.stop()  # its reader task churns; take it out of the picture
     assert asyncio.all_tasks() - tasks_before == set()

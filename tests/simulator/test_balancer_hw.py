@@ -253,7 +253,9 @@ async def test_stuck_relay_shows_in_the_voltage(
     sim.hardware.stick_relay(1)  # welded contacts
     await bal_observer.publish(f"{BASE}/relay/1/set", "off")
     await wait_until(lambda: payload(bal_observer, "relay/1") == b"off")
-    await bal_observer.quiet(0.3)  # would have decayed to ~0 by now
+    # Three more 0.2 s measurements: an open relay's 0.2 s capacitor would be ~0 V.
+    measured = len(bal_observer.on(f"{BASE}/output_voltage"))
+    await wait_until(lambda: len(bal_observer.on(f"{BASE}/output_voltage")) >= measured + 3)
     assert volts(bal_observer) == pytest.approx(3.30, abs=0.005)  # step 2 fails to verify
     assert sim.hardware.cycles(1) == 1
 
@@ -559,8 +561,9 @@ async def test_a_device_without_current_measurement_does_not_publish_one(
 ) -> None:
     await make_balancer(config=dataclasses.replace(FAST, measures_current=False))
     await wait_until(lambda: payload(bal_observer, "info") is not None)
-    await bal_observer.quiet(0.3)
+    # Measurements go out together: once the voltage is there, a current would be too.
+    await wait_until(lambda: bool(bal_observer.on(f"{BASE}/output_voltage")))
+    await bal_observer.quiet()
     info = bal_observer.last(f"{BASE}/info").json()
     assert info["dcdc"]["measures_current"] is False
     assert bal_observer.on(f"{BASE}/output_current") == []
-    assert bal_observer.on(f"{BASE}/output_voltage")

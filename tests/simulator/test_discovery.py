@@ -21,7 +21,7 @@ async def test_serial_is_retained_and_the_only_topic_without_keepalive(
         serial = await late.wait_topic(SERIAL)
         assert serial.retain is True
         assert serial.json() == {"value": PORTAL}
-        await late.quiet(0.2)
+        await late.quiet()
         assert late.topics_seen() == {SERIAL}
         assert not sim.alive
     finally:
@@ -67,7 +67,7 @@ async def test_foreign_portal_id_is_ignored(sim: VenusSimulator, observer: Obser
     await observer.publish(f"R/{other}/settings/0/Settings/Services/Bol")
     await observer.publish(write_topic, '{"value": 1}')
     await wait_until(lambda: len(sim.rejected_writes) == 1)
-    await observer.quiet(0.2)
+    await observer.quiet()
     assert observer.messages == []
     assert not sim.alive
     assert sim.keepalive_count == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from freezegun.api import FrozenDateTimeFactory
+
 from simulator.__main__ import build_mqtt_ev_charger, build_parser
 from simulator.items import JsonValue, Service
 from simulator.mqtt_ev_charger import (
@@ -14,7 +16,7 @@ from simulator.mqtt_ev_charger import (
 )
 from tests.broker import MosquittoBroker
 from tests.simulator.conftest import SimFactory
-from tests.simulator.helpers import PORTAL, Observer, wait_until
+from tests.simulator.helpers import PORTAL, Observer, elapse, wait_until
 
 N = f"N/{PORTAL}"
 EVC = f"{N}/evcharger/100"
@@ -139,7 +141,7 @@ async def test_appears_on_first_valid_json_with_current_from_power(
     await observer.publish(TOPIC, b"not json")
     await observer.publish(TOPIC, json.dumps({"Ac": {"Energy": {"Forward": 1.0}}}))
     await observer.publish(TOPIC, b"")
-    await observer.quiet(0.3)
+    await observer.quiet()
     assert not [t for t in observer.topics_seen() if t.startswith(EVC)]
     assert sim.store.service("evcharger", 100) is None
     driver = sim.mqtt_ev_charger
@@ -219,7 +221,9 @@ async def test_values_pass_through(observer: Observer, make_sim: SimFactory) -> 
         await wait_until(shown)
 
 
-async def test_exits_after_timeout_and_comes_back(observer: Observer, make_sim: SimFactory) -> None:
+async def test_exits_after_timeout_and_comes_back(
+    freezer: FrozenDateTimeFactory, observer: Observer, make_sim: SimFactory
+) -> None:
     """27: zero-byte payloads on all its topics, back on the next JSON."""
     config = MqttEvChargerConfig(timeout=0.5, update_interval=0.1)
     sim = await make_sim(battery=None, mqtt_ev_charger=config, keepalive_timeout=30.0)
@@ -232,10 +236,15 @@ async def test_exits_after_timeout_and_comes_back(observer: Observer, make_sim: 
     await observer.wait_service(EVC, service.items)
     topics = {t for t in observer.topics_seen() if t.startswith(EVC + "/")}
     # Not-JSON does not keep it alive; a parseable JSON without Ac.Power would.
-    for _ in range(3):
+    for _ in range(2):
+        await elapse(freezer, 0.2)
         await observer.publish(TOPIC, b"{broken")
-        await observer.quiet(0.2)
-    await wait_until(lambda: all(observer.last(t).payload == b"" for t in topics), 2.0)
+        await observer.quiet()
+    await elapse(freezer, 0.05)
+    assert observer.last(f"{EVC}/Status").payload != b""  # 0.45 s after the valid JSON
+    await elapse(freezer, 0.2)  # the broken ones did not refresh the 0.5 s timeout
+    assert observer.last(f"{EVC}/Status").payload == b""
+    assert all(observer.last(t).payload == b"" for t in topics)
     assert sim.store.service("evcharger", 100) is None
     observer.clear()
     await observer.publish(TOPIC, json.dumps({"Ac": {"Power": 1150}}))
@@ -250,7 +259,10 @@ async def test_exits_after_timeout_and_comes_back(observer: Observer, make_sim: 
 
 
 async def test_gui_write_is_echoed_then_reverted_by_the_next_json(
-    observer: Observer, make_sim: SimFactory, mqtt_broker: MosquittoBroker
+    freezer: FrozenDateTimeFactory,
+    observer: Observer,
+    make_sim: SimFactory,
+    mqtt_broker: MosquittoBroker,
 ) -> None:
     """29: SetCurrent/StartStop/Mode writes echo on N/, the next JSON (without them) reverts."""
     source = Observer(mqtt_broker.host, mqtt_broker.port, topics=("custom/#",))
@@ -270,14 +282,13 @@ async def test_gui_write_is_echoed_then_reverted_by_the_next_json(
             await observer.publish(f"W/{PORTAL}/evcharger/100/{path}", json.dumps({"value": value}))
         await wait_until(lambda: all(observer.on(f"{EVC}/{p}") for p in writes))
         assert {p: observer.last(f"{EVC}/{p}").value for p in writes} == writes  # the echoes
-        await observer.quiet(0.3)
+        await elapse(freezer, 0.3)  # the driver's updates go on
         assert {p: observer.last(f"{EVC}/{p}").value for p in writes} == writes  # no JSON yet
         # The next JSON omits them all, and still reverts them.
         await observer.publish(TOPIC, json.dumps({"Ac": {"Power": 6900.0}}))
         reverted = {"SetCurrent": 16, "StartStop": 0, "Mode": 2, "Ac/Power": 6900.0}
-        await wait_until(
-            lambda: all(observer.last(f"{EVC}/{p}").value == v for p, v in reverted.items())
-        )
+        await elapse(freezer, 0.2)  # the driver's next update (every 0.1 s)
+        assert all(observer.last(f"{EVC}/{p}").value == v for p, v in reverted.items())
         # The driver forwarded nothing to its MQTT source: only our two JSONs are there.
         assert [m.topic for m in source.messages] == [TOPIC, TOPIC]
     finally:

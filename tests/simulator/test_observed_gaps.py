@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 
 from simulator import BatteryConfig, EvModel, OpenEvseModel, VenusSimulator
 from simulator.bms import Bms, BmsConfig
@@ -25,7 +26,7 @@ from simulator.pack import Pack, PackConfig
 from simulator.plant import PlantConfig, PlantModel
 from tests.broker import MosquittoBroker
 from tests.simulator.conftest import SimFactory
-from tests.simulator.helpers import PORTAL, Observer, wait_until
+from tests.simulator.helpers import PORTAL, Observer, elapse, wait_until
 
 N = f"N/{PORTAL}"
 SYSTEM = f"{N}/system/0"
@@ -94,7 +95,10 @@ def test_default_timers_are_the_observed_ones() -> None:
 
 
 async def test_after_the_timeout_only_the_retained_serial_remains(
-    make_sim: SimFactory, observer: Observer, mqtt_broker: MosquittoBroker
+    freezer: FrozenDateTimeFactory,
+    make_sim: SimFactory,
+    observer: Observer,
+    mqtt_broker: MosquittoBroker,
 ) -> None:
     """6: UpdateIndex ticks and heartbeats stop too; a newcomer finds only the Serial."""
     battery = BatteryConfig(instance=100, flavour="mqtt_battery", update_interval=0.05)
@@ -102,17 +106,18 @@ async def test_after_the_timeout_only_the_retained_serial_remains(
     await observer.keepalive()
     ticks = f"{MQTT_BATTERY}/UpdateIndex"
     start = len(observer.on(ticks))
-    await observer.wait_topic(ticks, count=start + 2)  # constant traffic while alive
-    await wait_until(lambda: not sim.alive, timeout=3.0)
-    await asyncio.sleep(0.2)  # let what was sent before the timeout land
+    await elapse(freezer, 0.2)
+    assert len(observer.on(ticks)) >= start + 2  # constant traffic while alive
+    await elapse(freezer, 0.85)
+    assert not sim.alive
     observer.clear()
-    await observer.quiet(0.3)
+    await elapse(freezer, 0.3)
     assert observer.messages == []
     late = Observer(mqtt_broker.host, mqtt_broker.port)
     await late.start()
     try:
         await late.wait_topic(SERIAL)
-        await late.quiet(0.2)
+        await late.quiet()
         assert late.topics_seen() == {SERIAL}
         assert late.last(SERIAL).retain
     finally:
@@ -268,7 +273,9 @@ async def test_local_clients_need_no_credentials(
 
 
 # ------------------------------------------------------------------------------ 22
-async def test_charge_voltage_follows_at_once(sim: VenusSimulator, observer: Observer) -> None:
+async def test_charge_voltage_follows_at_once(
+    freezer: FrozenDateTimeFactory, sim: VenusSimulator, observer: Observer
+) -> None:
     """22: a user or BMS CVL change shows on system/0 within a moment (observed ~50 ms)."""
     await observer.keepalive()
     await write_setting(observer, "Services/Bol", 1)
@@ -278,11 +285,11 @@ async def test_charge_voltage_follows_at_once(sim: VenusSimulator, observer: Obs
     loop = asyncio.get_running_loop()
     sent = loop.time()
     await write_setting(observer, "SystemSetup/MaxChargeVoltage", 54.0)
-    await wait_until(
-        lambda: shows(observer, charge_voltage, 54.0) and shows(observer, effective, 54.0)
-    )
+    await elapse(freezer, 0.1)
+    assert shows(observer, charge_voltage, 54.0)
+    assert shows(observer, effective, 54.0)
     # Unlike the charge current (1.3-2.3 s, behaviour 23), no control-loop delay.
-    assert observer.last(effective).at - sent < 1.0
+    assert observer.last(effective).at - sent <= 0.1
     sim.set_value("battery", 512, "/Info/MaxChargeVoltage", 53.5)  # the BMS lowers its CVL
     await wait_until(
         lambda: shows(observer, charge_voltage, 53.5) and shows(observer, effective, 53.5)
@@ -313,7 +320,10 @@ async def test_without_chargers_dvcc_has_nothing_to_act_on(
 
 # ------------------------------------------------------------------ 25, 26, 27, 29
 async def test_systemcalc_follows_the_mqtt_battery_and_forgets_it(
-    make_sim: SimFactory, observer: Observer, mqtt_broker: MosquittoBroker
+    freezer: FrozenDateTimeFactory,
+    make_sim: SimFactory,
+    observer: Observer,
+    mqtt_broker: MosquittoBroker,
 ) -> None:
     """25: active battery/BMS, Capacity = InstalledCapacity; null when the driver exits."""
     source = Observer(mqtt_broker.host, mqtt_broker.port, topics=("enphase/#",))
@@ -349,17 +359,16 @@ async def test_systemcalc_follows_the_mqtt_battery_and_forgets_it(
         # 29: a write is echoed, but the driver forwards nothing to its MQTT source.
         await observer.publish(f"W/{PORTAL}/battery/100/Soc", '{"value": 10}')
         await wait_until(lambda: shows(observer, f"{MQTT_BATTERY}/Soc", 10))
-        await source.quiet(0.2)
+        await source.quiet()
         assert [m.topic for m in source.messages] == [BATTERY_TOPIC]
-        # 27: the driver exits; 25: systemcalc finds no battery any more.
-        await wait_until(lambda: observer.last(f"{MQTT_BATTERY}/Soc").payload == b"", 5.0)
-        await wait_until(
-            lambda: shows(observer, f"{SYSTEM}/AutoSelectedBatteryService", NO_BATTERY)
-        )
+        # 27: the driver exits after 2 s; 25: systemcalc finds no battery any more.
+        await elapse(freezer, 1.9, step=0.05)
+        assert observer.last(f"{MQTT_BATTERY}/Soc").payload != b""
+        await elapse(freezer, 0.4, step=0.05)  # its next 0.1 s update sees the timeout
+        assert observer.last(f"{MQTT_BATTERY}/Soc").payload == b""
+        assert shows(observer, f"{SYSTEM}/AutoSelectedBatteryService", NO_BATTERY)
         gone = ("Voltage", "Current", "Power", "Soc", "Temperature", "Capacity")
-        await wait_until(
-            lambda: all(shows(observer, f"{SYSTEM}/Dc/Battery/{p}", None) for p in gone)
-        )
+        assert all(shows(observer, f"{SYSTEM}/Dc/Battery/{p}", None) for p in gone)
         for path in ("ActiveBatteryService", "ActiveBmsService", "ActiveBmsInstance"):
             assert sim.get_value("system", 0, f"/{path}") is None
         assert sim.get_value("system", 0, "/AvailableBmsServices") == []
@@ -494,22 +503,22 @@ async def test_bms_publishes_the_simulated_pack(make_sim: SimFactory, observer: 
 
 
 # ------------------------------------------------------------------ clock and profiles
-async def test_live_clock_runs_faster_than_real_time(make_sim: SimFactory) -> None:
+async def test_live_clock_runs_faster_than_real_time(
+    freezer: FrozenDateTimeFactory, make_sim: SimFactory
+) -> None:
     """600x for benchmarks (ten simulated minutes a second); 1x for the demo."""
     fast = await make_sim(plant=PlantConfig(), speed=600.0)
     real = await make_sim(plant=PlantConfig(), portal_id="02fc00000002")
     assert fast.plant is not None
     assert real.plant is not None
-    loop = asyncio.get_running_loop()
-    start, fast_clock, fast_plant = loop.time(), fast.clock.now(), fast.plant.now
+    fast_clock, fast_plant = fast.clock.now(), fast.plant.now
     real_clock = real.clock.now()
-    await asyncio.sleep(1.2)
-    wall = loop.time() - start
-    assert fast.clock.now() - fast_clock == pytest.approx(600 * wall, rel=0.01)
-    assert fast.plant.now - fast_plant > 0.8 * 600 * wall  # the physics keeps up
-    assert 0 <= fast.clock.now() - fast.plant.now < 120  # at most ~0.2 s of wall time behind
+    await elapse(freezer, 1.2, step=0.05)  # the loop clock: the wall as the simulator sees it
+    assert fast.clock.now() - fast_clock == pytest.approx(600 * 1.2)
+    assert fast.plant.now - fast_plant >= 600 * 1.2 - 2  # the physics keeps up ...
+    assert 0 <= fast.clock.now() - fast.plant.now < 2  # ... to within a 1 s step
     assert real.clock.speed == 1.0
-    assert real.clock.now() - real_clock == pytest.approx(wall, abs=0.05)
+    assert real.clock.now() - real_clock == pytest.approx(1.2)
     assert 1.0 <= real.plant.now <= real.clock.now()  # 1 s steps, in step with the wall
 
 
@@ -538,7 +547,9 @@ def test_ev_defaults_six_amp_minimum_one_phase_230_v() -> None:
 
 
 # ----------------------------------------------------------- fault: glitching cell
-async def test_glitching_cell_reading_and_recovery(sim: VenusSimulator, observer: Observer) -> None:
+async def test_glitching_cell_reading_and_recovery(
+    freezer: FrozenDateTimeFactory, sim: VenusSimulator, observer: Observer
+) -> None:
     """A cell reads nonsense for a while; derived values follow; then the true value returns."""
     await observer.keepalive()
     cell3 = f"{BATTERY}/Voltages/Cell3"
@@ -556,19 +567,23 @@ async def test_glitching_cell_reading_and_recovery(sim: VenusSimulator, observer
     )
     assert observer.last(cell3).value == 65.535
     sim.set_cell_voltages([3.31] * 16)  # the true readings move on meanwhile
-    await wait_until(lambda: shows(observer, f"{BATTERY}/Voltages/Cell4", 3.31))
+    await observer.quiet()
+    assert shows(observer, f"{BATTERY}/Voltages/Cell4", 3.31)
+    await elapse(freezer, 0.39)
     assert observer.last(cell3).value == 65.535  # held back
-    await wait_until(lambda: shows(observer, cell3, 3.31))
-    assert observer.last(cell3).at - started >= 0.35
+    await elapse(freezer, 0.02)
+    assert shows(observer, cell3, 3.31)
+    assert observer.last(cell3).at - started == pytest.approx(0.4, abs=0.011)
     assert [m.value for m in observer.on(cell3)] == [65.535, 3.31]
     await wait_until(lambda: shows(observer, f"{BATTERY}/System/MaxCellVoltage", 3.31))
     assert sim.glitching_cells == []
     # A one-reading glitch (duration 0), and one until end_glitch().
     sim.glitch_cell(3, 0.0, duration=0)
-    await wait_until(lambda: [m.value for m in observer.on(cell3)][-2:] == [0.0, 3.31])
+    await elapse(freezer, 0.01)
+    assert [m.value for m in observer.on(cell3)][-2:] == [0.0, 3.31]
     sim.glitch_cell(3, None, duration=None)  # a reading that fails: null
     await wait_until(lambda: shows(observer, cell3, None))
-    await observer.quiet(0.3)
+    await elapse(freezer, 0.5)
     assert observer.last(cell3).value is None
     sim.end_glitch(3)
     await wait_until(lambda: shows(observer, cell3, 3.31))
@@ -584,7 +599,7 @@ async def test_glitching_cell_reading_and_recovery(sim: VenusSimulator, observer
 
 
 async def test_glitching_reading_does_not_touch_the_physics(
-    make_sim: SimFactory, observer: Observer
+    freezer: FrozenDateTimeFactory, make_sim: SimFactory, observer: Observer
 ) -> None:
     """A reading above OVP trips nothing: the BMS and the pack see the true cell."""
     plant = PlantConfig(pack=PackConfig(soc=0.5), multiplus=MultiPlusConfig())
@@ -593,7 +608,7 @@ async def test_glitching_reading_does_not_touch_the_physics(
     cell5 = f"{BATTERY}/Voltages/Cell5"
     sim.glitch_cell(5, 4.2, duration=None)
     await wait_until(lambda: shows(observer, cell5, 4.2))
-    await observer.quiet(0.5)  # five simulated minutes of charging at 70 A
+    await elapse(freezer, 0.5, step=0.05)  # five simulated minutes of charging at 70 A
     assert sim.plant is not None
     assert sim.plant.flows.battery_current == pytest.approx(70.0)
     assert sim.ovp_events == 0
@@ -603,7 +618,7 @@ async def test_glitching_reading_does_not_touch_the_physics(
     assert set(readings[readings.index(4.2) :]) == {4.2}
     sim.end_glitch(5)
     true_cell = sim.plant.pack.cell_voltages()[4]
-    await wait_until(lambda: observer.last(cell5).value != 4.2)
+    await observer.quiet()
     assert observer.last(cell5).value == pytest.approx(true_cell, abs=0.005)
 
 

@@ -49,7 +49,7 @@ async def test_rejected_writes_are_silent_logged_and_counted(
             r for r in caplog.records if r.levelno == logging.INFO and topic in r.getMessage()
         ]
         assert logged, topic
-    await observer.quiet(0.1)
+    await observer.quiet()
     assert [m for m in observer.messages if m.topic != HEARTBEAT] == []
     assert sim.received_writes == []
     assert sim.settings_writes == 0
@@ -71,7 +71,7 @@ async def test_accepted_write_is_echoed_with_min_max(
     # velib: SetValue of the current value returns OK without PropertiesChanged.
     await observer.publish(W_MCC, '{"value": 10}')
     await wait_until(lambda: len(sim.received_writes) == 2)
-    await observer.quiet(0.1)
+    await observer.quiet()
     assert len(observer.on(N_MCC)) == 1
     assert sim.settings_writes == 1
 
@@ -86,7 +86,7 @@ async def test_write_while_not_alive_is_applied_silently_and_reads_answer(
     await wait_until(
         lambda: sim.get_value("settings", 0, "/Settings/SystemSetup/MaxChargeCurrent") == 25
     )
-    await observer.quiet(0.2)
+    await observer.quiet()
     assert observer.messages == []
     assert sim.settings_writes == 1
 

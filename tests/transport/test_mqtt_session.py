@@ -16,6 +16,7 @@ from custom_components.victron_balance.transport.mqtt_session import (
     InvalidAuth,
     MqttSession,
     PublishFailed,
+    SessionClient,
     SessionWill,
 )
 from tests.broker import MosquittoBroker
@@ -121,7 +122,7 @@ async def test_rejected_credentials(auth_broker: MosquittoBroker) -> None:
 
 async def test_publish_error_is_surfaced(session: MqttSession) -> None:
     with (
-        patch("aiomqtt.Client.publish", side_effect=aiomqtt.MqttError("socket gone")),
+        patch.object(SessionClient, "publish", side_effect=aiomqtt.MqttError("socket gone")),
         pytest.raises(PublishFailed, match="socket gone"),
     ):
         await session.publish("t", "x")

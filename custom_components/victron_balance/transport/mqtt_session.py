@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ BACKOFF_FACTOR = 2.0
 CONNECT_TIMEOUT = 10.0
 MQTT_KEEPALIVE = 30
 GOODBYE_TIMEOUT = 2.0  # the clean close's `offline` (the broker may be gone)
+
+# Small packets (a write, a keepalive) leave at once instead of waiting up to 40 ms for
+# the broker's delayed ACK of the previous one (Nagle); paho does not set it.
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 # CONNACK codes for refused credentials: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _AUTH_FAILURE_CODES = frozenset({4, 5, 134, 135})
@@ -107,6 +112,30 @@ def _as_bytes(payload: Any) -> bytes:
 
 def _default_task_factory(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
     return asyncio.create_task(coro, name=name)
+
+
+class SessionClient(aiomqtt.Client):
+    """aiomqtt's client without one race (aiomqtt 2.5.1, manifest-pinned).
+
+    A publish asks the loop to watch the socket for writing one iteration later; when
+    the broker closed the connection in that iteration, the loop is handed a closed
+    socket and logs "Bad file descriptor" from a callback nobody can catch. Here the
+    socket is checked when the loop gets to it.
+    """
+
+    def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        def writable() -> None:
+            try:
+                client.loop_write()
+            except Exception as exc:
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def register() -> None:
+            if sock.fileno() != -1:  # -1: closed meanwhile; the reconnect has a new one
+                self._loop.add_writer(sock.fileno(), writable)
+
+        self._loop.call_soon_threadsafe(register)
 
 
 class MqttSession:
@@ -203,7 +232,7 @@ class MqttSession:
 
     def _make_client(self) -> aiomqtt.Client:
         will = self.will
-        return aiomqtt.Client(
+        return SessionClient(
             hostname=self.settings.host,
             port=self.settings.port,
             username=self.settings.username or None,
@@ -211,6 +240,7 @@ class MqttSession:
             tls_context=self._tls_context,
             keepalive=MQTT_KEEPALIVE,
             timeout=CONNECT_TIMEOUT,
+            socket_options=NO_DELAY,
             will=None
             if will is None
             else aiomqtt.Will(will.topic, will.offline, qos=1, retain=True),

@@ -18,11 +18,11 @@ from ..logic.openevse import (
     ANNOUNCE_FILTER,
     RELEASE_PAYLOAD,
     Announcement,
-    ClaimRequest,
     EvseProblem,
     EvseReadings,
     parse_announcement,
 )
+from ..logic.safety.evse import ClaimPermit
 from .mqtt_session import MqttSession
 
 _LOGGER = logging.getLogger(__name__)
@@ -73,9 +73,10 @@ class OpenEvseLink:
         self._unsubscribers = []
         self._cancel_watchdog()
 
-    async def claim(self, request: ClaimRequest) -> None:
-        """Publish our claim; raises PublishFailed when the broker is unreachable."""
-        await self.session.publish(f"{self.base_topic}/claim/set", request.payload())
+    async def claim(self, permit: ClaimPermit) -> None:
+        """Publish a claim the EVSE gate let through; raises PublishFailed when the
+        broker is unreachable."""
+        await self.session.publish(f"{self.base_topic}/claim/set", permit.payload())
 
     async def release(self) -> None:
         """Hand the station back to its own schedule and settings."""

@@ -147,8 +147,11 @@ class VenusLink:
         self._liveness_listeners.append(callback)
         return lambda: self._liveness_listeners.remove(callback)
 
-    async def start(self, first_data_timeout: float = FIRST_DATA_TIMEOUT) -> None:
+    async def start(self, first_data_timeout: float | None = None) -> None:
         """Subscribe, send the first keepalive and wait for the full publish to finish."""
+        # Read at call time, not bound as a default, so that it can be patched.
+        if first_data_timeout is None:
+            first_data_timeout = FIRST_DATA_TIMEOUT
         self._unsubscribers = [
             await self.session.subscribe(portal_subscription(self.portal_id), self._on_message),
             self.session.add_connection_listener(self._on_connection),

@@ -1,10 +1,12 @@
-"""The safety envelope: the only way out to the GX and the balancer.
+"""The safety envelope: the only way out to the GX, the EVSE and the balancer.
 
 Nothing reaches the GX but what this package made: virtual-BMS documents
 (`envelope.Document`, built by `VirtualBmsEnvelope`) and settings writes
 (`gx_settings.SettingWrite`, made by `checked_write`); nothing reaches a balancer but
-the `balancer.Permit`s of `BalancerGate`. The Home Assistant side publishes those types
-and nothing else. Pure Python, no Home Assistant imports.
+the `balancer.Permit`s of `BalancerGate`; nothing reaches the openEVSE station but the
+`evse.ClaimPermit`s of `permit_claim`, and Venus's EV-charger view only an
+`evse.EvChargerDocument`. The Home Assistant side publishes those types and nothing
+else. Pure Python, no Home Assistant imports.
 
 Invariants (the README's safety section says the same for users; the property tests
 in tests/logic/safety and `scripts/bench safety` check them):
@@ -33,6 +35,10 @@ in tests/logic/safety and `scripts/bench safety` check them):
   relays off in the safe order without renewal), the controller's Last Will, a per-charge
   time cap in the device, "current off" proven by a measured current or a measurement
   that can tell, a fault latched before any command. (`balancer.BalancerGate`)
+* **E1-E4 — the EVSE.** A pause or release always passes; no charging claim while the
+  station or Venus is out of view; whole amps between 6 A and the lowest of the user's,
+  the station's and openEVSE's maximum, else a pause; only plausible numbers to the
+  EV-charger view in Venus. (`evse`)
 * **I7 — one path per intent.** Every user action goes through the supervisor's
   `select_mode`/`set_limits`/`set_parameters`/`stop_virtual_control`.
 """
@@ -42,6 +48,13 @@ from __future__ import annotations
 from .balancer import BalancerGate, GateFacts, GateLimits, Permit, Refusal
 from .bms_switch import BmsSwitch, SwitchView
 from .envelope import Document, EnvelopeConfig, Limits, VirtualBmsEnvelope, Wish, filter_limits
+from .evse import (
+    ClaimPermit,
+    EvChargerDocument,
+    EvseFacts,
+    ev_charger_document,
+    permit_claim,
+)
 from .gx_settings import SettingWrite, WriteBudget, WriteRefused, checked_write
 from .pack import ConfirmedPack, PackShape, PackTracker
 from .real_bms import CHARGE_BLOCKING_ALARMS, BmsReading
@@ -51,9 +64,12 @@ __all__ = [
     "BalancerGate",
     "BmsReading",
     "BmsSwitch",
+    "ClaimPermit",
     "ConfirmedPack",
     "Document",
     "EnvelopeConfig",
+    "EvChargerDocument",
+    "EvseFacts",
     "GateFacts",
     "GateLimits",
     "Limits",
@@ -68,5 +84,7 @@ __all__ = [
     "WriteBudget",
     "WriteRefused",
     "checked_write",
+    "ev_charger_document",
     "filter_limits",
+    "permit_claim",
 ]
