@@ -30,6 +30,11 @@ async def test_diagnostics(
     assert PORTAL_ID not in str(diagnostics)
     assert diagnostics["link"]["alive"] is True
     assert diagnostics["link"]["messages"] > 100
+    assert diagnostics["link"]["ignored_messages"] >= 0  # counted, not stored
+    writes = diagnostics["entity_writes"]
+    assert writes["update_interval"] == "live"  # the tests' default (see conftest)
+    assert writes["intervals_s"]["slow"] == 0.0
+    assert writes["writes"] > 0
     assert diagnostics["session"]["connected"] is True
     assert diagnostics["battery_instance"] == 512
     battery = diagnostics["services"]["battery/512"]
