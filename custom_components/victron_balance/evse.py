@@ -48,6 +48,7 @@ from .logic.ev_charger_json import (
     ChargerView,
     WritebackDetector,
     build_json,
+    station_state_known,
 )
 from .logic.evse_control import ClaimKeeper, surplus_inputs, surplus_settings, surplus_target
 from .logic.evse_modes import (
@@ -63,6 +64,7 @@ from .logic.evse_modes import (
 from .logic.log_limiter import RateLimitedLogger
 from .logic.openevse import EvseReadings
 from .logic.pv_surplus import PvSurplusController, SurplusDecision
+from .logic.venus_state import Update
 from .logic.venus_topics import ServiceKey
 from .transport.mqtt_session import (
     CannotConnect,
@@ -177,7 +179,7 @@ class EvseControl:
             async_track_time_interval(
                 self.hass, self._on_tick, TICK, name="victron_balance evse", cancel_on_shutdown=True
             ),
-            self.venus.link.add_update_listener(lambda _update: self._check_gui_changes()),
+            self.venus.link.add_update_listener(self._on_venus_update),
         ]
         entry.async_create_background_task(self.hass, self.async_tick(), "victron_balance evse")
 
@@ -340,6 +342,8 @@ class EvseControl:
     async def _publish_to_venus(self, now: float) -> None:
         if not self.venus_enabled or not self.link.online:
             return  # no JSON: the driver's service vanishes after 60 s, as it should
+        if not station_state_known(self.link.readings):
+            return  # not "disconnected, 0 W" while the car may be charging
         data = build_json(self.link.readings, self.venus_view(), None)
         due = self._venus_published_at is None or now - self._venus_published_at >= VENUS_PUBLISH_S
         if data == self._venus_json and not due:
@@ -352,6 +356,13 @@ class EvseControl:
         self._venus_json = data
         self._venus_published_at = now
         self._writeback.published(now, data)
+
+    @callback
+    def _on_venus_update(self, update: Update) -> None:
+        # Called for every Venus message: only the EV charger service matters here.
+        key = update.changed or update.vanished
+        if key is not None and key.service == "evcharger":
+            self._check_gui_changes()
 
     @callback
     def _check_gui_changes(self) -> None:
