@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from demo.energy_day import DemoClock, demo_clock, import_statistics, simulate_day_before
-from demo.ha_config import ROOT, write_config
+from demo.ha_config import ROOT, start_home_assistant, write_config
 from simulator import (
     BalancerConfig,
     BalancerSimulator,
@@ -92,29 +92,6 @@ def demo_plant(start_hour: float, cells: int = CELLS) -> PlantConfig:
         pv=tmy_pv_profile(5.0, start_hour=start_hour),
         load=bdew_h0_profile(3500.0, start_hour=start_hour),
     )
-
-
-async def start_home_assistant(config_dir: Path) -> Any:
-    from homeassistant import bootstrap  # noqa: PLC0415 - heavy, import when needed
-    from homeassistant.core import CoreState  # noqa: PLC0415
-    from homeassistant.runner import RuntimeConfig  # noqa: PLC0415
-
-    # Home Assistant finds custom integrations through `<config>/custom_components`.
-    sys.path.insert(0, str(config_dir))
-    runtime = RuntimeConfig(config_dir=str(config_dir), skip_pip=True)
-    hass = await bootstrap.async_setup_hass(runtime)
-    if hass is None:
-        raise RuntimeError("Home Assistant did not start; see the log above")
-    if hass.config.recovery_mode:
-        raise RuntimeError(
-            f"Home Assistant started in recovery mode; see {config_dir / 'home-assistant.log'}"
-        )
-    hass.data["demo_run_task"] = asyncio.create_task(hass.async_run(attach_signals=False))
-    for _ in range(600):
-        if hass.state is CoreState.running:
-            return hass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("Home Assistant did not reach the running state")
 
 
 async def configure_integration(hass: Any, broker_host: str, broker_port: int) -> None:

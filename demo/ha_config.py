@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
 from demo.energy_day import ENERGY_PREFERENCES
 
@@ -88,8 +91,37 @@ def write_config(config_dir: Path, port: int, time_zone: str = "UTC") -> None:
     onboarding = storage / "onboarding"
     if not onboarding.exists():
         onboarding.write_text(json.dumps(ONBOARDING_DONE))
+    link_integration(config_dir)
+
+
+def link_integration(config_dir: Path) -> None:
+    """Home Assistant finds the integration in `<config>/custom_components` (a symlink)."""
     custom = config_dir / "custom_components"
     custom.mkdir(exist_ok=True)
     link = custom / "victron_balance"
     if not link.exists():
         link.symlink_to(ROOT / "custom_components" / "victron_balance", target_is_directory=True)
+
+
+async def start_home_assistant(config_dir: Path) -> Any:
+    """Home Assistant from `config_dir`, running (its run task in `hass.data`)."""
+    from homeassistant import bootstrap  # noqa: PLC0415 - heavy, import when needed
+    from homeassistant.core import CoreState  # noqa: PLC0415
+    from homeassistant.runner import RuntimeConfig  # noqa: PLC0415
+
+    # Home Assistant finds custom integrations through `<config>/custom_components`.
+    sys.path.insert(0, str(config_dir))
+    runtime = RuntimeConfig(config_dir=str(config_dir), skip_pip=True)
+    hass = await bootstrap.async_setup_hass(runtime)
+    if hass is None:
+        raise RuntimeError("Home Assistant did not start; see the log above")
+    if hass.config.recovery_mode:
+        raise RuntimeError(
+            f"Home Assistant started in recovery mode; see {config_dir / 'home-assistant.log'}"
+        )
+    hass.data["demo_run_task"] = asyncio.create_task(hass.async_run(attach_signals=False))
+    for _ in range(600):
+        if hass.state is CoreState.running:
+            return hass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("Home Assistant did not reach the running state")

@@ -23,6 +23,7 @@ from custom_components.victron_balance.const import (
     CONF_VERIFY_TLS,
     DOMAIN,
 )
+from custom_components.victron_balance.logic import update_interval
 from custom_components.victron_balance.logic.safety import pack
 from simulator import BatteryConfig, VenusSimulator
 from tests.broker import BrokerUser, MosquittoBroker
@@ -84,6 +85,19 @@ async def enable_event_loop_debug(request: pytest.FixtureRequest) -> None:
     node = request.node
     long_run = node.get_closest_marker("long_run") or node.get_closest_marker("scenario")
     asyncio.get_running_loop().set_debug(long_run is None)
+
+
+@pytest.fixture(autouse=True)
+def entities_update_live(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entities are written on every change, unless a test wants the real default.
+
+    The default interval (Normal: 5 s / 30 s) is tested on its own: mark such tests
+    `@pytest.mark.default_update_interval` (or set the option in the entry).
+    """
+    if request.node.get_closest_marker("default_update_interval") is None:
+        monkeypatch.setattr(
+            update_interval, "DEFAULT_UPDATE_INTERVAL", update_interval.UpdateInterval.LIVE
+        )
 
 
 @pytest.fixture(autouse=True)

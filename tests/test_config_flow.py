@@ -21,6 +21,7 @@ from custom_components.victron_balance.const import (
     CONF_VERIFY_TLS,
     DOMAIN,
 )
+from custom_components.victron_balance.logic.update_interval import Pace
 from simulator import VenusSimulator
 from tests.broker import MosquittoBroker
 from tests.certs import TlsCertificates
@@ -385,6 +386,7 @@ async def test_options_flow(
             "virtual_bms_topic": " custom/vbms ",
             "virtual_bms_instance": 101.0,
             CONF_KEEPALIVE_INTERVAL: 20.0,
+            "update_interval": "economy",
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -394,7 +396,12 @@ async def test_options_flow(
         "virtual_bms_topic": "custom/vbms",
         "virtual_bms_instance": 101,
         CONF_KEEPALIVE_INTERVAL: 20,
+        "update_interval": "economy",
     }
+    # The update interval applies at once: slow values every 5 minutes now.
+    coordinator = init_integration.runtime_data.venus
+    assert coordinator.update_interval_option == "economy"
+    assert coordinator.writer.intervals[Pace.SLOW] == 300.0
     runner = init_integration.runtime_data.charge
     assert (runner.topic, runner.virtual_instance) == ("custom/vbms", 101)
     # The chemistry sets the windows at once: CALB tops out at 3.60 V per cell.

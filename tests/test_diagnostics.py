@@ -10,7 +10,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from tests.helpers import PORTAL_ID
+from tests.helpers import PORTAL_ID, wait_until
 
 
 async def test_diagnostics(
@@ -21,6 +21,8 @@ async def test_diagnostics(
     hass.config_entries.async_update_entry(
         init_integration, data={**init_integration.data, CONF_USERNAME: "u", CONF_PASSWORD: "p"}
     )
+    await hass.async_block_till_done()  # new credentials: the entry reloads
+    await wait_until(lambda: init_integration.runtime_data.venus.writer.writes > 0)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
     data = diagnostics["entry"]["data"]
     assert data[CONF_PASSWORD] == "**REDACTED**"
@@ -30,6 +32,11 @@ async def test_diagnostics(
     assert PORTAL_ID not in str(diagnostics)
     assert diagnostics["link"]["alive"] is True
     assert diagnostics["link"]["messages"] > 100
+    assert diagnostics["link"]["ignored_messages"] >= 0  # counted, not stored
+    writes = diagnostics["entity_writes"]
+    assert writes["update_interval"] == "live"  # the tests' default (see conftest)
+    assert writes["intervals_s"]["slow"] == 0.0
+    assert writes["writes"] > 0
     assert diagnostics["session"]["connected"] is True
     assert diagnostics["battery_instance"] == 512
     battery = diagnostics["services"]["battery/512"]

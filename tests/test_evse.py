@@ -30,6 +30,11 @@ from custom_components.victron_balance.const import (
     DOMAIN,
 )
 from custom_components.victron_balance.evse import EvseControl
+from custom_components.victron_balance.logic.ev_charger_json import (
+    DEFAULT_TOPIC,
+    VenusEvStatus,
+    station_state_known,
+)
 from custom_components.victron_balance.logic.evse_control import (
     SolarForecast,
     battery_capacity_wh,
@@ -47,6 +52,7 @@ from simulator.evse_claims import CLIENT_MQTT
 from simulator.mqtt_ev_charger import MqttEvChargerConfig
 from tests.broker import MosquittoBroker
 from tests.helpers import PORTAL_ID, advance, find_device, settle, wait_until
+from tests.simulator.helpers import Observer
 
 BASE = "openevse-1a2b"
 BATTERY = ("battery", 512)
@@ -420,6 +426,8 @@ async def test_diagnostics_show_the_control_state(
     await select_mode(hass, "fast_16")
     await wait_until(lambda: claimed(evse, 16))
     await wait_until(lambda: control(init_integration).link.readings.claim is not None)
+    # The JSON to Venus goes out once the station's (unretained) status arrived.
+    await wait_until(lambda: control(init_integration).diagnostics()["venus_json"] is not None)
     data = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
     evse_data = data["evse"]
     assert evse_data["base_topic"] == BASE
@@ -471,6 +479,8 @@ async def test_publish_failures_are_logged_and_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     evse_control = control(init_integration)
+    # The JSON to Venus waits for the station's first status (not retained).
+    await wait_until(lambda: station_state_known(evse_control.link.readings))
     # The user is told at once (the action fails), the log says what was not sent.
     with (
         patch.object(SessionClient, "publish", side_effect=aiomqtt.MqttError("socket gone")),
@@ -618,3 +628,29 @@ async def test_a_station_limit_below_six_amps_pauses_the_car(
     assert readings.max_current_a == 16
     await advance(hass, freezer, 2)
     assert claimed(evse, 16)  # lowered to the station's limit
+
+
+async def test_first_venus_json_waits_for_the_station_state(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    simulator: VenusSimulator,
+    evse: OpenEvseSimulator,
+    mqtt_broker: MosquittoBroker,
+) -> None:
+    """The station's status topics are not retained: right after setup nothing says what
+    it does. No JSON goes to Venus until its status round; then it says charging."""
+    evse.step(2.0)  # the car charges (mode Off: the station runs on its own)
+    assert evse.model.power > 0
+    observer = Observer(mqtt_broker.host, mqtt_broker.port, topics=(DEFAULT_TOPIC,))
+    await observer.start()
+    try:
+        config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+        await wait_until(lambda: bool(observer.on(DEFAULT_TOPIC)), timeout=20)
+        first = observer.on(DEFAULT_TOPIC)[0].json()
+        assert first["Status"] == VenusEvStatus.CHARGING
+        assert first["Ac"]["Power"] > 0
+    finally:
+        await observer.stop()
+        await hass.config_entries.async_unload(config_entry.entry_id)

@@ -177,6 +177,6 @@ async def test_an_entity_that_does_not_say_what_it_shows_is_always_written(
         init_integration.runtime_data.venus, EntityDescription(key="probe"), "probe"
     )
     with patch.object(entity, "async_write_ha_state") as write:
-        entity._handle_coordinator_update()
-        entity._handle_coordinator_update()
+        assert entity.write_if_changed()
+        assert entity.write_if_changed()
     assert write.call_count == 2

@@ -22,6 +22,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.victron_balance.const import DOMAIN
+from custom_components.victron_balance.logic.update_interval import Pace
 from custom_components.victron_balance.logic.venus_topics import ServiceKey
 from custom_components.victron_balance.transport.mqtt_session import SessionClient
 from custom_components.victron_balance.transport.venus_link import HEARTBEAT_TIMEOUT
@@ -445,6 +446,33 @@ async def test_a_cell_far_above_ovp_stops_the_run_at_once(
         hass, freezer, init_integration, lambda: virtual(simulator, "/Info/MaxChargeCurrent") == 0
     )
     assert virtual(simulator, "/Info/MaxChargeVoltage") <= REAL_CVL
+
+
+@pytest.mark.default_update_interval
+async def test_a_run_reacts_to_a_cell_within_a_second_at_the_default_update_interval(
+    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: VenusSimulator,
+) -> None:
+    """Control reads the newest parsed values, never the rate-limited entity states:
+    with the default interval (cells every 5 s, every second during a run) the run
+    still acts on a cell at its next 1 s step."""
+    coordinator = init_integration.runtime_data.venus
+    assert coordinator.writer.intervals[Pace.CELL] == 5.0
+    await start(hass, init_integration)
+    await steering(hass, freezer, init_integration, simulator)
+    assert coordinator.balancing()
+    coordinator.writer.refresh_settings()  # (each flush does this)
+    assert coordinator.writer.intervals[Pace.CELL] == 1.0
+    simulator.glitch_cell(5, 4.2, duration=None, instance=REAL)
+    state = init_integration.runtime_data.link.state
+    await wait_until(lambda: state.value(ServiceKey("battery", REAL), "/Voltages/Cell5") == 4.2)
+    supervisor = init_integration.runtime_data.charge.supervisor
+    assert supervisor.controller.abort_reason is None
+    await run_for(hass, freezer, init_integration, 1)  # one step of the charge control
+    assert supervisor.controller.abort_reason == "cell_over_voltage"
+    assert not coordinator.balancing()
 
 
 async def test_reload_mid_run_gives_everything_back(

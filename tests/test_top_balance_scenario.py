@@ -117,6 +117,7 @@ class Trace:
     seconds: int = 0
     max_cvl: float = 0.0  # the highest CVL the virtual BMS announced
     max_cell: float = 0.0  # the highest terminal voltage of any cell
+    steered_s: int = 0  # seconds DVCC followed the virtual BMS
 
 
 async def start(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -149,6 +150,8 @@ async def run_to_end(
         if isinstance(cvl, int | float):
             trace.max_cvl = max(trace.max_cvl, float(cvl))
         trace.max_cell = max(trace.max_cell, *plant.pack.cell_voltages())
+        if sim.get_value("system", 0, "/ActiveBmsInstance") == VIRTUAL:
+            trace.steered_s += 1
     return trace
 
 
@@ -190,8 +193,8 @@ async def test_completes_from_a_large_imbalance_without_ovp(
     assert min(after) >= settings.shunt_v
     assert 0 < trace.max_cvl <= round(CELLS * TARGET, 3)
     assert trace.max_cell < settings.limit_v  # never near OVP
-    # The GX really followed the virtual BMS, and the run left a report.
-    assert simulator.get_value("settings", 0, "/Settings/SystemSetup/BmsInstance") == VIRTUAL
+    # The GX really followed the virtual BMS for most of the run, and it left a report.
+    assert trace.steered_s > 0.9 * trace.seconds
     assert supervisor.reports[-1].outcome == "done"
     assert supervisor.reports[-1].ah_delivered > 1.0
     assert hass.states.get(STATE).state == "done"

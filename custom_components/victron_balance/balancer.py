@@ -76,7 +76,7 @@ from .logic.balancer.wear import WearTracker
 from .logic.log_limiter import RateLimitedLogger
 from .logic.safety.balancer import Permit
 from .logic.top_balance.chemistry import PRESETS, ChemistryPreset, estimated_soc
-from .logic.venus_state import float_value
+from .logic.venus_state import BatteryView, float_value
 from .transport.mqtt_session import MqttSession, PublishFailed
 
 STORAGE_VERSION = 1
@@ -129,11 +129,17 @@ def chemistry_preset(coordinator: VenusCoordinator) -> ChemistryPreset:
     return PRESETS.get(key, PRESETS[DEFAULT_CHEMISTRY])
 
 
-def pack_voltages(coordinator: VenusCoordinator) -> list[float] | None:
-    """The followed battery's cell voltages 1..N, or None if any is missing or stale."""
+def pack_voltages(
+    coordinator: VenusCoordinator, battery: BatteryView | None = None
+) -> list[float] | None:
+    """The followed battery's cell voltages 1..N, or None if any is missing or stale.
+
+    `battery`: a view to read instead of the followed battery now (the complete one).
+    """
     if not coordinator.link.alive:
         return None
-    battery = coordinator.battery()
+    if battery is None:
+        battery = coordinator.battery()
     if battery is None or not battery.present:
         return None
     cells = battery.cell_voltages()
@@ -152,9 +158,10 @@ def manual_advice(
     coordinator: VenusCoordinator,
     supply_current_a: float = DEFAULT_SUPPLY_A,
     drain_load_w: float = DEFAULT_DRAIN_W,
+    battery: BatteryView | None = None,
 ) -> Advice | None:
     """Seed 003's manual options for the pack as it is now (None: cells unknown)."""
-    voltages = pack_voltages(coordinator)
+    voltages = pack_voltages(coordinator, battery)
     if voltages is None:
         return None
     preset = chemistry_preset(coordinator)
@@ -276,6 +283,11 @@ class BalancerRunner:
     def _notify(self) -> None:
         for update in list(self._listeners):
             update()
+
+    @property
+    def balancing(self) -> bool:
+        """Moving charge now (charging a cell, or switching to the next one)."""
+        return self.status in (BalancerStatus.CHARGING, BalancerStatus.SWITCHING)
 
     @property
     def online(self) -> bool:

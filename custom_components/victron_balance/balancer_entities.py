@@ -283,10 +283,14 @@ def _balancer_sensors(runner: BalancerRunner) -> list[Entity]:
 # ---------------------------------------------------------------- manual advice
 @dataclass(frozen=True, kw_only=True)
 class AdviceSensorDescription(SensorEntityDescription):
-    """Seed 003's manual balancing, for packs without balancer hardware."""
+    """Seed 003's manual balancing, for packs without balancer hardware.
+
+    Derived from the whole battery: computed once per flush, from a complete one.
+    """
 
     value_fn: Callable[[Advice], StateType]
     attributes_fn: Callable[[Advice], dict[str, Any] | None]
+    derived: bool = True
 
 
 def _charge_cell(advice: Advice) -> StateType:
@@ -341,7 +345,13 @@ class ManualAdviceSensor(BatteryEntity, SensorEntity):
         super().__init__(coordinator, description, description.key)
 
     def _advice(self) -> Advice | None:
-        return manual_advice(self.coordinator)
+        coordinator = self.coordinator
+
+        def compute() -> Advice | None:
+            complete = coordinator.complete_battery()
+            return None if complete is None else manual_advice(coordinator, battery=complete)
+
+        return coordinator.once_per_flush("manual_advice", compute)
 
     @property
     def native_value(self) -> StateType:

@@ -17,26 +17,35 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .balancer_entities import async_setup_balancer_binary_sensors
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
-from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
+from .entity import (
+    BatteryEntity,
+    CellEntity,
+    VenusEntity,
+    add_cells_as_they_appear,
+    watch_paths,
+)
 from .evse_entity import EvseEntity
 from .logic.venus_state import BatteryView, VenusState, dvcc_enabled
 from .logic.venus_values import BATTERY_ALARMS, MONITOR_ONLY_ALARMS
+from .state_writer import Watch
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class GxBinarySensorDescription(BinarySensorEntityDescription):
-    """A flag of the GX system."""
+    """A flag of the GX system; `watches`: the paths value_fn reads."""
 
     value_fn: Callable[[VenusState], bool | None]
+    watches: tuple[Watch, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class BatteryBinarySensorDescription(BinarySensorEntityDescription):
-    """A flag of the followed battery."""
+    """A flag of the followed battery; `watches`: the battery paths value_fn reads."""
 
     value_fn: Callable[[BatteryView], bool | None]
+    watches: tuple[Watch, ...] = ()
 
 
 def _flag(path: str) -> Callable[[BatteryView], bool | None]:
@@ -66,6 +75,7 @@ GX_BINARY_SENSORS: tuple[GxBinarySensorDescription, ...] = (
         translation_key="dvcc",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=dvcc_enabled,
+        watches=(("settings", "/Settings/Services/Bol"), ("system", "/Control/Dvcc")),
     ),
 )
 
@@ -74,14 +84,19 @@ BATTERY_BINARY_SENSORS: tuple[BatteryBinarySensorDescription, ...] = (
         key="allow_to_charge",
         translation_key="allow_to_charge",
         value_fn=_flag("/Io/AllowToCharge"),
+        watches=watch_paths("battery", "/Io/AllowToCharge"),
     ),
     BatteryBinarySensorDescription(
         key="allow_to_discharge",
         translation_key="allow_to_discharge",
         value_fn=_flag("/Io/AllowToDischarge"),
+        watches=watch_paths("battery", "/Io/AllowToDischarge"),
     ),
     BatteryBinarySensorDescription(
-        key="balancing", translation_key="balancing", value_fn=_flag("/Balancing")
+        key="balancing",
+        translation_key="balancing",
+        value_fn=_flag("/Balancing"),
+        watches=watch_paths("battery", "/Balancing"),
     ),
     *(
         BatteryBinarySensorDescription(
@@ -90,6 +105,7 @@ BATTERY_BINARY_SENSORS: tuple[BatteryBinarySensorDescription, ...] = (
             device_class=BinarySensorDeviceClass.PROBLEM,
             entity_category=EntityCategory.DIAGNOSTIC,
             value_fn=_alarm(name),
+            watches=watch_paths("battery", f"/Alarms/{name}"),
             # Battery monitors (BMV/SmartShunt) only: hidden until the user wants them.
             entity_registry_enabled_default=name not in MONITOR_ONLY_ALARMS,
         )
@@ -165,6 +181,8 @@ class BatteryBinarySensor(BatteryEntity, BinarySensorEntity):
 
 class CellBalancingSensor(CellEntity, BinarySensorEntity):
     """Whether the BMS is bleeding one cell."""
+
+    cell_path = "/Balances/Cell{}"
 
     def __init__(self, coordinator: VenusCoordinator, number: int) -> None:
         super().__init__(coordinator, CELL_BALANCING, number)

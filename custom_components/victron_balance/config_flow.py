@@ -40,6 +40,7 @@ from .const import (
     CONF_PORTAL_ID,
     CONF_SOLAR_FORECAST_ENTITY,
     CONF_TLS,
+    CONF_UPDATE_INTERVAL,
     CONF_VERIFY_TLS,
     CONF_VIRTUAL_BMS_INSTANCE,
     CONF_VIRTUAL_BMS_TOPIC,
@@ -53,6 +54,7 @@ from .const import (
 )
 from .coordinator import VictronBalanceConfigEntry
 from .evse import EVSE_OPTION_KEYS
+from .logic import update_interval
 from .logic.ev_charger_json import DEFAULT_INSTANCE as EV_CHARGER_INSTANCE
 from .logic.ev_charger_json import DEFAULT_TOPIC as EV_CHARGER_TOPIC
 from .logic.evse_control import PV_TIMING_OPTIONS
@@ -405,6 +407,7 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                 or VIRTUAL_BMS_TOPIC,
                 CONF_VIRTUAL_BMS_INSTANCE: int(user_input[CONF_VIRTUAL_BMS_INSTANCE]),
                 CONF_KEEPALIVE_INTERVAL: int(user_input[CONF_KEEPALIVE_INTERVAL]),
+                CONF_UPDATE_INTERVAL: user_input[CONF_UPDATE_INTERVAL],
             }
             self._pv_surplus_next = bool(user_input.get(CONF_CONFIGURE_PV_SURPLUS))
             if user_input.get(CONF_CONFIGURE_EVSE):
@@ -458,6 +461,18 @@ class VictronBalanceOptionsFlow(OptionsFlow):
                         step=1,
                         unit_of_measurement="s",
                         mode=NumberSelectorMode.SLIDER,
+                    )
+                ),
+                vol.Required(
+                    CONF_UPDATE_INTERVAL,
+                    default=options.get(
+                        CONF_UPDATE_INTERVAL, update_interval.DEFAULT_UPDATE_INTERVAL.value
+                    ),
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[preset.value for preset in update_interval.UpdateInterval],
+                        mode=SelectSelectorMode.DROPDOWN,
+                        translation_key=CONF_UPDATE_INTERVAL,
                     )
                 ),
             }

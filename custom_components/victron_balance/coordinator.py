@@ -1,10 +1,19 @@
-"""Push coordinator for one Venus OS system."""
+"""Push coordinator for one Venus OS system.
+
+Messages update the link's parsed state; the coordinator marks the entities that
+watch the changed path and its `StateWriter` writes them on a flush tick, rate-limited
+by the *Update interval* option. Derived battery values (spread, lowest/highest cell,
+cell count, the balancing advice) come from `complete_battery()` only: the followed
+battery when its shape is the confirmed pack, computed once per flush. Control loops
+read `link.state` directly and are not slowed by any of this.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -13,14 +22,24 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from .const import (
     BATTERY_AUTO,
     CONF_BATTERY_INSTANCE,
+    CONF_UPDATE_INTERVAL,
     CONF_VIRTUAL_BMS_INSTANCE,
     DOMAIN,
     LOGGER,
 )
-from .logic.safety.pack import ConfirmedPack, PackShape, PackTracker
+from .logic import update_interval
+from .logic.safety.pack import (
+    RESYNC_AFTER_S,
+    RESYNC_MIN_SPACING_S,
+    ConfirmedPack,
+    PackShape,
+    PackTracker,
+)
+from .logic.update_interval import UpdateInterval, parse_update_interval
 from .logic.venus_state import BatteryView, Update, VenusState, select_battery_instance
 from .logic.venus_topics import ServiceKey
 from .logic.virtual_bms import DEFAULT_INSTANCE, is_mqtt_battery
+from .state_writer import StateWriter
 from .transport.mqtt_session import MqttSession
 from .transport.venus_link import VenusLink
 
@@ -59,13 +78,14 @@ class VictronBalanceRuntimeData:
             await self.evse.async_shutdown()
         await self.link.close()
         await self.session.close()
+        self.venus.writer.close()
 
 
 type VictronBalanceConfigEntry = ConfigEntry[VictronBalanceRuntimeData]
 
 
 class VenusCoordinator(DataUpdateCoordinator[VenusState]):
-    """Publishes the Venus state to entities as messages arrive (no polling)."""
+    """Hands the Venus state to entities as messages arrive (no polling)."""
 
     config_entry: VictronBalanceConfigEntry
 
@@ -87,12 +107,22 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             now = hass.loop.time()
             self.pack_tracker.observe(now, self.pack_shape())
             self.pack_tracker.full_publish_completed(now)
-        self._flush: asyncio.Handle | None = None
         # Every entity asks for the battery on every refresh: ask the state once per message.
         self._battery_seen: tuple[int, object, frozenset[int]] | None = None
         self._battery: BatteryView | None = None
+        self._memo: dict[str, Any] = {}
+        self._structure_changed = False
+        # Loop time a path of the followed battery last came or went (None: none since
+        # the last full publish), and when we asked for a full publish because of it.
+        self._battery_paths_changed: float | None = None
+        self._full_publish_asked: float | None = None
+        self.writer = StateWriter(
+            hass.loop, self._write_settings, activity=lambda: link.state.messages
+        )
+        self.writer.before_flush(self._before_flush)
         link.add_update_listener(self._on_update)
         link.add_liveness_listener(self._on_liveness)
+        entry.async_on_unload(entry.add_update_listener(self._options_updated))
 
     async def _async_update_data(self) -> VenusState:
         if not self.link.alive:
@@ -158,23 +188,108 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             self._battery_seen = seen
         return self._battery
 
-    @callback
-    def _on_update(self, update: Update) -> None:
+    @property
+    def update_interval_option(self) -> UpdateInterval:
+        """The *Update interval* option (how often entity states are written)."""
+        return parse_update_interval(
+            self.config_entry.options.get(CONF_UPDATE_INTERVAL),
+            update_interval.DEFAULT_UPDATE_INTERVAL,
+        )
+
+    def balancing(self) -> bool:
+        """A top balance or a balancer moves charge now: cells are shown every second."""
+        runtime: VictronBalanceRuntimeData | None = getattr(self.config_entry, "runtime_data", None)
+        if runtime is None:
+            return False
+        if runtime.charge.supervisor.running:
+            return True
+        return any(runner.balancing for runner in runtime.balancer.runners.values())
+
+    def _write_settings(self) -> tuple[UpdateInterval, bool]:
+        return self.update_interval_option, self.balancing()
+
+    def once_per_flush[T](self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per flush (and again after any new message)."""
+        memo = self._memo
+        if key not in memo:
+            memo[key] = compute()
+        value: T = memo[key]
+        return value
+
+    def complete_battery(self) -> BatteryView | None:
+        """The followed battery if it is all there; None while it is not.
+
+        Complete: its shape is the confirmed pack (a full publish after its last change,
+        stable since, cells 1..N as reported), no path of it appeared or vanished since
+        the last full publish (a driver restart: its topics come and go one by one), and
+        no full publish we asked for is still arriving. A battery without cell voltages
+        is complete once its shape settled (its BMS's own lowest/highest cell are shown
+        then). Derived values come from this view.
+        """
+        return self.once_per_flush("complete_battery", self._complete_battery)
+
+    def _complete_battery(self) -> BatteryView | None:
+        battery = self.battery()
+        if battery is None or not battery.present or self.link.full_publish_in_flight:
+            return None
         now = self.hass.loop.time()
-        if update.full_publish_completed:
-            self.pack_tracker.full_publish_completed(now)
-        key = update.vanished or (update.changed if update.structure else None)
-        if key is not None and key.service == "battery":
-            self.pack_tracker.observe(now, self.pack_shape())
-        # Coalesce a burst (a full publish is ~900 messages) into one entity refresh.
-        if self._flush is None and self.link.alive:
-            self._flush = self.hass.loop.call_soon(self._publish)
+        if self._battery_paths_changed is not None:
+            self._ask_full_publish(now, self._battery_paths_changed)
+            return None
+        shape = PackShape.of(battery.key.instance, battery.items)
+        pack = self.pack()
+        if not shape.cells:
+            # No cells yet, or none at all: only a shape that settled is one without cells.
+            return battery if self.pack_tracker.stable(now) else None
+        if pack is None or pack.instance != shape.instance or pack.cells != len(shape.cells):
+            return None
+        return battery
+
+    def _ask_full_publish(self, now: float, changed: float) -> None:
+        """Paths came or went: a full publish tells when the set is whole again."""
+        asked = self._full_publish_asked
+        if now - changed >= RESYNC_AFTER_S and (
+            asked is None or now - asked >= RESYNC_MIN_SPACING_S
+        ):
+            self._full_publish_asked = now
+            if self.link.alive:
+                self.link.request_full_publish()
 
     @callback
-    def _publish(self) -> None:
-        self._flush = None
-        if self.link.alive:
-            self.async_set_updated_data(self.link.state)
+    def _on_update(self, update: Update) -> None:
+        if self._memo:
+            self._memo.clear()
+        changed = update.changed
+        if update.full_publish_completed:
+            self.pack_tracker.full_publish_completed(self.hass.loop.time())
+            self._battery_paths_changed = self._full_publish_asked = None
+            # The pack may be confirmed now: derived values look again.
+            self.writer.changed("battery", None)
+        elif update.vanished is not None or (changed is not None and update.structure):
+            key = update.vanished or changed
+            if key is not None and key.service == "battery":
+                now = self.hass.loop.time()
+                self.pack_tracker.observe(now, self.pack_shape())
+                if key.instance == self.battery_instance:
+                    self._battery_paths_changed = now
+            # A path or a device appeared or vanished: every entity looks (once per flush).
+            self._structure_changed = True
+            self.writer.request_flush()
+        elif changed is not None and self.link.alive:
+            self.writer.changed(changed.service, update.path, update.group)
+
+    @callback
+    def _before_flush(self) -> None:
+        self._memo.clear()  # the pack's confirmation also depends on time
+        if self._structure_changed and self.link.alive:
+            self._structure_changed = False
+            # Entities mark themselves urgently; new cells get their entities.
+            self.async_update_listeners()
+
+    async def _options_updated(self, _hass: HomeAssistant, _entry: ConfigEntry) -> None:
+        """A new update interval or battery choice applies at once."""
+        self.writer.refresh_settings()
+        self.writer.mark_all()
 
     @callback
     def _on_liveness(self, alive: bool) -> None:
@@ -182,9 +297,6 @@ class VenusCoordinator(DataUpdateCoordinator[VenusState]):
             LOGGER.info("Venus OS %s is publishing again", self.portal_id)
             self.async_set_updated_data(self.link.state)
             return
-        if self._flush is not None:
-            self._flush.cancel()
-            self._flush = None
         # Logged once by the coordinator ("Error requesting ... data"), entities unavailable.
         self.async_set_update_error(
             UpdateFailed(translation_domain=DOMAIN, translation_key="venus_not_alive")

@@ -46,6 +46,13 @@ async def async_get_config_entry_diagnostics(
             "full_publishes_seen": link.full_publishes_seen,
             "messages": state.messages,
             "rejected_messages": state.rejected,
+            "ignored_messages": state.ignored,
+        },
+        "entity_writes": {
+            "update_interval": coordinator.update_interval_option.value,
+            "intervals_s": {pace.value: s for pace, s in coordinator.writer.intervals.items()},
+            "flushes": coordinator.writer.flushes,
+            "writes": coordinator.writer.writes,
         },
         "battery_instance": coordinator.battery_instance,
         "charge": runtime.charge.diagnostics(),

@@ -59,6 +59,7 @@ from .logic.ev_charger_json import (
     ChargerView,
     WritebackDetector,
     build_json,
+    station_state_known,
 )
 from .logic.evse_control import (
     ClaimKeeper,
@@ -83,6 +84,7 @@ from .logic.log_limiter import RateLimitedLogger
 from .logic.openevse import EvseReadings
 from .logic.pv_surplus import PvSurplusController, SurplusDecision, SurplusSettings
 from .logic.safety.evse import ClaimPermit, EvseFacts, ev_charger_document, permit_claim
+from .logic.venus_state import Update
 from .logic.venus_topics import ServiceKey
 from .transport.mqtt_session import (
     CannotConnect,
@@ -199,7 +201,7 @@ class EvseControl:
             async_track_time_interval(
                 self.hass, self._on_tick, TICK, name="victron_balance evse", cancel_on_shutdown=True
             ),
-            self.venus.link.add_update_listener(lambda _update: self._check_gui_changes()),
+            self.venus.link.add_update_listener(self._on_venus_update),
         ]
         entry.async_create_background_task(self.hass, self.async_tick(), "victron_balance evse")
 
@@ -438,6 +440,8 @@ class EvseControl:
     async def _publish_to_venus(self, now: float) -> None:
         if not self.venus_enabled or not self.link.online:
             return  # no JSON: the driver's service vanishes after 60 s, as it should
+        if not station_state_known(self.link.readings):
+            return  # not "disconnected, 0 W" while the car may be charging
         document = ev_charger_document(build_json(self.link.readings, self.venus_view(), None))
         if document is None:
             self._errors.warning("venus_json_power", "EV charger JSON not sent: no plausible power")
@@ -459,6 +463,13 @@ class EvseControl:
         self._venus_json = data
         self._venus_published_at = now
         self._writeback.published(now, data)
+
+    @callback
+    def _on_venus_update(self, update: Update) -> None:
+        # Called for every Venus message: only the EV charger service matters here.
+        key = update.changed or update.vanished
+        if key is not None and key.service == "evcharger":
+            self._check_gui_changes()
 
     @callback
     def _check_gui_changes(self) -> None:

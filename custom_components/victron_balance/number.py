@@ -34,6 +34,7 @@ from .evse_entity import EvseEntity
 from .logic.dvcc_limits import ChargeMode, LimitBounds
 from .logic.evse_modes import ABSOLUTE_MAX_CURRENT_A, MIN_CURRENT_A
 from .logic.safety.gx_settings import MAX_CHARGE_CURRENT_PATH, MAX_CHARGE_VOLTAGE_PATH
+from .state_writer import Watch
 
 PARALLEL_UPDATES = 1
 
@@ -194,7 +195,11 @@ class ChargeLimitNumber(VenusEntity, NumberEntity):
     async def async_added_to_hass(self) -> None:
         """Also follow the runner (a confirmed write, a mode change)."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.runner.async_add_listener(self._handle_coordinator_update))
+        self.follow(self.runner.async_add_listener)
+
+    def watches(self) -> tuple[Watch, ...]:
+        """The GX setting it shows."""
+        return (("settings", self.entity_description.path),)
 
     @property
     def available(self) -> bool:
@@ -260,6 +265,11 @@ class TopBalanceNumber(VenusEntity, NumberEntity):
     ) -> None:
         super().__init__(coordinator, description, description.key)
         self.runner = runner
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the runner (parameters set by a service)."""
+        await super().async_added_to_hass()
+        self.follow(self.runner.async_add_listener)
 
     @property
     def native_min_value(self) -> float:

@@ -48,7 +48,7 @@ class ChargeModeSelect(VenusEntity, SelectEntity):
     async def async_added_to_hass(self) -> None:
         """Also follow the runner (a run ends by itself, back to the mode before it)."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.runner.async_add_listener(self._handle_coordinator_update))
+        self.follow(self.runner.async_add_listener)
 
     @property
     def current_option(self) -> str:

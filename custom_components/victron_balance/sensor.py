@@ -30,7 +30,13 @@ from .balancer_entities import async_setup_balancer_sensors
 from .charge_runner import ChargeRunner
 from .coordinator import VenusCoordinator, VictronBalanceConfigEntry
 from .energy_entities import energy_sensors
-from .entity import BatteryEntity, CellEntity, VenusEntity, add_cells_as_they_appear
+from .entity import (
+    BatteryEntity,
+    CellEntity,
+    VenusEntity,
+    add_cells_as_they_appear,
+    watch_paths,
+)
 from .evse import EvseControl
 from .evse_entity import EvseEntity
 from .logic.openevse import EvseReadings, EvseStatus
@@ -44,6 +50,7 @@ from .logic.venus_state import (
     phase_total,
 )
 from .logic.venus_topics import SYSTEM
+from .state_writer import Watch
 
 PARALLEL_UPDATES = 0
 
@@ -56,20 +63,27 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class GxSensorDescription(SensorEntityDescription):
-    """A sensor of the GX system service."""
+    """A sensor of the GX system service; `watches`: the paths value_fn reads."""
 
     value_fn: Callable[[VenusState], StateType]
+    watches: tuple[Watch, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class BatterySensorDescription(SensorEntityDescription):
-    """A sensor of the followed battery."""
+    """A sensor of the followed battery.
+
+    `watches`: the battery paths value_fn reads. `derived`: computed from the whole
+    battery, so only from a complete one (see entity.BatteryEntity).
+    """
 
     value_fn: Callable[[BatteryView], StateType]
+    watches: tuple[Watch, ...] = ()
+    derived: bool = False
 
 
 def _power(
-    key: str, value_fn: Callable[[VenusState], StateType], **kwargs: Any
+    key: str, value_fn: Callable[[VenusState], StateType], *paths: str, **kwargs: Any
 ) -> GxSensorDescription:
     return GxSensorDescription(
         key=key,
@@ -79,23 +93,36 @@ def _power(
         native_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=0,
         value_fn=value_fn,
+        watches=watch_paths(SYSTEM.service, *paths),
         **kwargs,
     )
 
 
+def _phases(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}/L{phase}/Power" for phase in (1, 2, 3))
+
+
 def _grid_phase(phase: int) -> GxSensorDescription:
+    path = f"/Ac/Grid/L{phase}/Power"
     return _power(
         f"grid_power_l{phase}",
-        lambda state: float_value(state.value(SYSTEM, f"/Ac/Grid/L{phase}/Power")),
+        lambda state: float_value(state.value(SYSTEM, path)),
+        path,
         entity_registry_enabled_default=False,
     )
 
 
 GX_SENSORS: tuple[GxSensorDescription, ...] = (
-    _power("pv_power", lambda state: float_value(state.value(SYSTEM, "/Dc/Pv/Power"))),
-    _power("grid_power", lambda state: phase_total(state, "/Ac/Grid")),
+    _power(
+        "pv_power", lambda state: float_value(state.value(SYSTEM, "/Dc/Pv/Power")), "/Dc/Pv/Power"
+    ),
+    _power("grid_power", lambda state: phase_total(state, "/Ac/Grid"), *_phases("/Ac/Grid")),
     *(_grid_phase(phase) for phase in (1, 2, 3)),
-    _power("consumption", lambda state: phase_total(state, "/Ac/Consumption")),
+    _power(
+        "consumption",
+        lambda state: phase_total(state, "/Ac/Consumption"),
+        *_phases("/Ac/Consumption"),
+    ),
     GxSensorDescription(
         key="effective_charge_voltage",
         translation_key="effective_charge_voltage",
@@ -104,6 +131,7 @@ GX_SENSORS: tuple[GxSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=2,
         value_fn=lambda state: float_value(state.value(SYSTEM, "/Control/EffectiveChargeVoltage")),
+        watches=watch_paths(SYSTEM.service, "/Control/EffectiveChargeVoltage"),
     ),
     GxSensorDescription(
         key="charger_current_limit",
@@ -114,12 +142,14 @@ GX_SENSORS: tuple[GxSensorDescription, ...] = (
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=charger_current_limit,
+        watches=(("vebus", "/Link/ChargeCurrent"), ("solarcharger", "/Link/ChargeCurrent")),
     ),
     GxSensorDescription(
         key="active_bms",
         translation_key="active_bms",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda state: _text(state.value(SYSTEM, "/ActiveBmsService")),
+        watches=watch_paths(SYSTEM.service, "/ActiveBmsService"),
     ),
 )
 
@@ -142,6 +172,7 @@ def _battery_measurement(
         native_unit_of_measurement=unit,
         suggested_display_precision=precision,
         value_fn=lambda battery: float_value(battery.value(path)),
+        watches=watch_paths("battery", path),
         **kwargs,
     )
 
@@ -166,6 +197,11 @@ def _cell_extreme_number(
         return None if cell is None else cell.number
 
     return value
+
+
+def _cell_count(battery: BatteryView) -> StateType:
+    reported = battery.value("/System/NrOfCellsPerBattery")
+    return len(battery.cell_voltages()) or (reported if isinstance(reported, int) else None) or None
 
 
 _VOLT = UnitOfElectricPotential.VOLT
@@ -246,6 +282,7 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         native_unit_of_measurement=_VOLT,
         suggested_display_precision=3,
         value_fn=_cell_extreme_voltage(BatteryView.min_cell),
+        derived=True,
     ),
     BatterySensorDescription(
         key="max_cell_voltage",
@@ -255,16 +292,19 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         native_unit_of_measurement=_VOLT,
         suggested_display_precision=3,
         value_fn=_cell_extreme_voltage(BatteryView.max_cell),
+        derived=True,
     ),
     BatterySensorDescription(
         key="min_cell",
         translation_key="min_cell",
         value_fn=_cell_extreme_number(BatteryView.min_cell),
+        derived=True,
     ),
     BatterySensorDescription(
         key="max_cell",
         translation_key="max_cell",
         value_fn=_cell_extreme_number(BatteryView.max_cell),
+        derived=True,
     ),
     BatterySensorDescription(
         key="cell_delta",
@@ -274,6 +314,14 @@ BATTERY_SENSORS: tuple[BatterySensorDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.MILLIVOLT,
         suggested_display_precision=0,
         value_fn=BatteryView.cell_delta_mv,
+        derived=True,
+    ),
+    BatterySensorDescription(
+        key="cell_count",
+        translation_key="cell_count",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_cell_count,
+        derived=True,
     ),
 )
 
@@ -346,6 +394,11 @@ class SettingsWritesSensor(VenusEntity, SensorEntity):
     def __init__(self, coordinator: VenusCoordinator, runner: ChargeRunner) -> None:
         super().__init__(coordinator, SETTINGS_WRITES, SETTINGS_WRITES.key)
         self.runner = runner
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the runner (it writes the settings)."""
+        await super().async_added_to_hass()
+        self.follow(self.runner.async_add_listener)
 
     @property
     def native_value(self) -> int:
@@ -450,7 +503,7 @@ class TopBalanceSensor(BatteryEntity, SensorEntity):
     async def async_added_to_hass(self) -> None:
         """Also follow the runner's steps."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.runner.async_add_listener(self._handle_coordinator_update))
+        self.follow(self.runner.async_add_listener)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from custom_components.victron_balance.logic.ev_charger_json import (
     VenusEvStatus,
     WritebackDetector,
     build_json,
+    station_state_known,
     venus_status,
 )
 from custom_components.victron_balance.logic.evse_modes import (
@@ -286,6 +287,19 @@ def test_json_for_the_driver() -> None:
     }
     # Ac.Power is what makes the driver accept a JSON: never left out.
     assert build_json(EvseReadings(), view, None)["Ac"] == {"Power": 0.0, "L1": {"Power": 0.0}}
+
+
+def test_the_station_state_must_be_known_before_a_json() -> None:
+    """Status topics are not retained: after a restart nothing is known for a while."""
+    assert not station_state_known(EvseReadings())
+    assert not station_state_known(readings(vehicle=b"1"))  # plugged, doing what?
+    assert station_state_known(readings(state=b"1"))  # no car: true as it is
+    assert not station_state_known(readings(state=b"3"))  # charging at what power?
+    assert station_state_known(readings(state=b"3", power=b"7000"))
+    charging = readings(state=b"3", amp=b"16000", voltage=b"230")
+    assert station_state_known(charging)  # older firmware: no power, amps x volts
+    view = ChargerView(VenusEvMode.MANUAL, True, 16, 32)
+    assert build_json(charging, view, None)["Ac"]["Power"] == pytest.approx(3680.0)
 
 
 def test_writeback_tells_gui_writes_from_our_own_echoes() -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from custom_components.victron_balance.logic.venus_state import (
+    MAX_ROUTES,
     BatteryView,
     VenusState,
     battery_instance_from_service,
@@ -15,6 +16,7 @@ from custom_components.victron_balance.logic.venus_state import (
     select_battery_instance,
 )
 from custom_components.victron_balance.logic.venus_topics import SYSTEM, ServiceKey
+from custom_components.victron_balance.logic.venus_values import ANY_CELL_BALANCE, ANY_CELL_VOLTAGE
 
 PORTAL = "p1"
 BATTERY = ServiceKey("battery", 512)
@@ -182,3 +184,37 @@ def test_alarm_levels() -> None:
     assert battery.alarm_active(min_level=1)
     feed(state, "/Alarms/HighTemperature", 2)  # an alarm
     assert BatteryView(state, 512).alarm_active()
+
+
+def test_paths_not_used_are_counted_not_stored_and_routes_are_bounded() -> None:
+    state = VenusState(PORTAL)
+    for number in range(50):
+        state.apply(f"N/{PORTAL}/settings/0/Settings/Unused/{number}", value(number))
+    assert state.ignored == 50
+    assert state.services == {}
+    assert state._routes == {}  # nothing is kept for a path the integration ignores
+    for instance in range(MAX_ROUTES + 10):
+        state.apply(f"N/{PORTAL}/battery/{instance}/Soc", value(50))
+    assert len(state._routes) == MAX_ROUTES  # memory stays bounded
+    assert state.value(ServiceKey("battery", MAX_ROUTES + 5), "/Soc") == 50.0  # still stored
+
+
+def test_an_update_names_the_path_and_the_cell_group() -> None:
+    state = VenusState(PORTAL)
+    update = feed(state, "/Voltages/Cell3", 3.3)
+    assert (update.changed, update.path, update.group) == (
+        BATTERY,
+        "/Voltages/Cell3",
+        ANY_CELL_VOLTAGE,
+    )
+    assert update.structure  # a new path
+    update = feed(state, "/Voltages/Cell3", 3.31)
+    assert not update.structure and update.path == "/Voltages/Cell3"
+    assert feed(state, "/Balances/Cell3", 1).group == ANY_CELL_BALANCE
+    assert feed(state, "/Soc", 50).group is None
+    vanished = state.apply(f"N/{PORTAL}/battery/512/Voltages/Cell3", b"")
+    assert (vanished.path, vanished.group, vanished.structure) == (
+        "/Voltages/Cell3",
+        ANY_CELL_VOLTAGE,
+        True,
+    )

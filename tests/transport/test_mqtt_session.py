@@ -18,6 +18,7 @@ from custom_components.victron_balance.transport.mqtt_session import (
     PublishFailed,
     SessionClient,
     SessionWill,
+    topic_matcher,
 )
 from tests.broker import MosquittoBroker
 from tests.helpers import wait_until
@@ -193,3 +194,43 @@ async def test_no_will_no_status(session: MqttSession, mqtt_broker: MosquittoBro
         assert [m.topic for m in observer.messages] == ["victron_balance/marker"]
     finally:
         await observer.stop()
+
+
+# --- reading at wire speed (issue 13) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "matching", "other"),
+    [
+        ("a/b", ["a/b"], ["a/b/c", "a", "a/bb"]),
+        ("N/p1/#", ["N/p1/battery/512/Soc", "N/p1"], ["N/p2/x", "N/p1x/y"]),
+        ("balancer/+/info", ["balancer/b1/info"], ["balancer/b1/state", "balancer/info"]),
+        ("a/+/c/#", ["a/b/c", "a/b/c/d/e"], ["a/b/x", "a/b"]),
+        ("#", ["a", "a/b"], ["$SYS/broker/uptime"]),
+        ("+/x", ["a/x"], ["$SYS/x", "a/x/y"]),
+    ],
+)
+def test_topic_matcher(topic_filter: str, matching: list[str], other: list[str]) -> None:
+    matches = topic_matcher(topic_filter)
+    assert all(matches(topic) for topic in matching)
+    assert not any(matches(topic) for topic in other)
+    for topic in matching + other:  # the same answers as aiomqtt's own matcher
+        if not topic.startswith("$"):  # (which lets wildcards match $SYS topics)
+            assert matches(topic) == aiomqtt.Topic(topic).matches(topic_filter)
+
+
+async def test_messages_are_handled_as_they_are_read_not_queued(
+    session: MqttSession, mqtt_broker: MosquittoBroker
+) -> None:
+    """No queue between the socket and the handlers: nothing can pile up behind them."""
+    client = session._client
+    assert client is not None
+    backlog: list[int] = []
+    await session.subscribe(
+        "burst/#", lambda _topic, _payload: backlog.append(len(client.messages))
+    )
+    async with aiomqtt.Client(mqtt_broker.host, mqtt_broker.port) as sender:
+        for number in range(3000):
+            await sender.publish(f"burst/{number % 7}", str(number))
+    await wait_until(lambda: len(backlog) == 3000)
+    assert set(backlog) == {0}

@@ -90,11 +90,34 @@ class ChargerView:
     pause_reason: str | None = None
 
 
+def station_state_known(readings: EvseReadings) -> bool:
+    """Whether the station has said what it is doing, so a JSON can tell the truth.
+
+    Its status topics are not retained: after a (re)start they come only on the next
+    change or status round. Until the state code is known (and, while charging, the
+    power or current), a JSON would say "disconnected, 0 W" while the car charges.
+    """
+    if readings.state_code is None:
+        return False
+    return not readings.charging or _power_w(readings) is not None
+
+
+def _power_w(readings: EvseReadings) -> float | None:
+    if readings.power_w is not None:
+        return readings.power_w
+    if readings.current_a is not None and readings.voltage_v is not None:
+        return readings.current_a * readings.voltage_v
+    return None
+
+
 def build_json(
     readings: EvseReadings, view: ChargerView, charging_time_s: int | None
 ) -> dict[str, Any]:
-    """The driver's JSON; `Ac.Power` is required, so 0 W stands in for unknown."""
-    power = readings.power_w or 0.0
+    """The driver's JSON; `Ac.Power` is required, so 0 W stands in for unknown.
+
+    Send it only once `station_state_known(readings)`.
+    """
+    power = _power_w(readings) or 0.0
     data: dict[str, Any] = {
         "Ac": {"Power": round(power, 1), "L1": {"Power": round(power, 1)}},
         "Current": round(readings.current_a or 0.0, 2),

@@ -11,12 +11,15 @@ from typing import Any
 
 from .venus_topics import SETTINGS, SYSTEM, ItemTopic, ServiceKey, TopicError, parse_notify_topic
 from .venus_values import (
+    ANY_CELL_BALANCE,
+    ANY_CELL_VOLTAGE,
     BATTERY_ALARMS,
     CELL_BALANCE_PATH,
     CELL_VOLTAGE_PATH,
     MAX_CELLS,
     PayloadKind,
     ValueProblem,
+    ValueSpec,
     cell_number,
     coerce,
     decode_payload,
@@ -30,6 +33,8 @@ class Update:
 
     changed: ServiceKey | None = None
     vanished: ServiceKey | None = None
+    path: str | None = None  # the path of `changed` that changed
+    group: str | None = None  # ANY_CELL_VOLTAGE / ANY_CELL_BALANCE for a cell path
     # A path of `changed` appeared or vanished, or its cell count changed: what the
     # service *is* may have changed, not only a reading (see logic.safety.pack).
     structure: bool = False
@@ -42,21 +47,75 @@ class Update:
 
 NO_CHANGE = Update()
 CELL_COUNT_PATH = "/System/NrOfCellsPerBattery"
+MAX_ROUTES = 4096  # parsed topics kept; a GX with one battery uses about 300
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """A topic the integration uses, parsed once."""
+
+    key: ServiceKey
+    path: str
+    spec: ValueSpec
+    cell: int | None  # the number of a cell voltage or balance path
+    group: str | None
 
 
 @dataclass
 class VenusState:
-    """Raw item values per service; `None` is a value Venus reported as invalid."""
+    """Raw item values per service; `None` is a value Venus reported as invalid.
+
+    Only paths with a spec are stored; every other message is counted (`ignored`),
+    so memory stays bounded whatever the GX publishes.
+    """
 
     portal_id: str
     services: dict[ServiceKey, dict[str, Any]] = field(default_factory=dict)
     limits: dict[tuple[ServiceKey, str], tuple[Any, Any]] = field(default_factory=dict)
     messages: int = 0
     rejected: int = 0
+    ignored: int = 0
+    _routes: dict[str, _Route] = field(default_factory=dict, repr=False)
 
     def apply(self, topic: str, raw: bytes) -> Update:
         """Fold one `N/` message into the state."""
         self.messages += 1
+        route = self._routes.get(topic)
+        if route is None:
+            found = self._route(topic, raw)
+            if isinstance(found, Update):
+                return found
+            route = found
+        try:
+            payload = decode_payload(raw)
+        except ValueProblem as err:
+            return self._reject(f"{topic}: {err}")
+        if payload.kind is PayloadKind.VANISHED:
+            return self._remove(route)
+        if payload.value is None:
+            if route.cell is not None:
+                # dbus-mqtt-battery publishes null for cells the pack does not have.
+                return self._remove(route)
+            return self._store(route, None)
+        if payload.minimum is not None or payload.maximum is not None:
+            self.limits[(route.key, route.path)] = (payload.minimum, payload.maximum)
+        try:
+            value = coerce(route.spec, payload.value)
+        except ValueProblem as err:
+            # The reading is not trustworthy: show it as unknown rather than stale.
+            self.rejected += 1
+            update = self._store(route, None)
+            return Update(
+                changed=update.changed,
+                path=update.path,
+                group=update.group,
+                structure=update.structure,
+                problem=f"{topic}: {err}",
+            )
+        return self._store(route, value)
+
+    def _route(self, topic: str, raw: bytes) -> _Route | Update:
+        """Parse a topic seen for the first time (or not kept): its route, or the outcome."""
         try:
             parsed = parse_notify_topic(topic)
         except TopicError as err:
@@ -67,35 +126,20 @@ class VenusState:
             return self._apply_portal_message(parsed.name, raw)
         spec = spec_for(parsed.key.service, parsed.path)
         if spec is None:
+            self.ignored += 1
             return NO_CHANGE
-        try:
-            payload = decode_payload(raw)
-        except ValueProblem as err:
-            return self._reject(f"{topic}: {err}")
-        if payload.kind is PayloadKind.VANISHED:
-            return self._remove(parsed.key, parsed.path)
-        cell = cell_number(CELL_VOLTAGE_PATH, parsed.path) or cell_number(
-            CELL_BALANCE_PATH, parsed.path
-        )
+        group = None
+        cell = cell_number(CELL_VOLTAGE_PATH, parsed.path)
+        if cell is not None:
+            group = ANY_CELL_VOLTAGE
+        elif (cell := cell_number(CELL_BALANCE_PATH, parsed.path)) is not None:
+            group = ANY_CELL_BALANCE
         if cell is not None and not 1 <= cell <= MAX_CELLS:
             return self._reject(f"{topic}: cell number {cell} is outside 1..{MAX_CELLS}")
-        if payload.value is None:
-            if cell is not None:
-                # dbus-mqtt-battery publishes null for cells the pack does not have.
-                return self._remove(parsed.key, parsed.path)
-            return self._store(parsed.key, parsed.path, None)
-        if payload.minimum is not None or payload.maximum is not None:
-            self.limits[(parsed.key, parsed.path)] = (payload.minimum, payload.maximum)
-        try:
-            value = coerce(spec, payload.value)
-        except ValueProblem as err:
-            # The reading is not trustworthy: show it as unknown rather than stale.
-            self.rejected += 1
-            update = self._store(parsed.key, parsed.path, None)
-            return Update(
-                changed=update.changed, structure=update.structure, problem=f"{topic}: {err}"
-            )
-        return self._store(parsed.key, parsed.path, value)
+        route = _Route(parsed.key, parsed.path, spec, cell, group)
+        if len(self._routes) < MAX_ROUTES:
+            self._routes[topic] = route
+        return route
 
     def value(self, key: ServiceKey, path: str) -> Any:
         """The current value of an item, None if unknown or absent."""
@@ -123,21 +167,32 @@ class VenusState:
             return Update(full_publish_completed=True, echo_token=payload.echo_token)
         return NO_CHANGE
 
-    def _store(self, key: ServiceKey, path: str, value: Any) -> Update:
-        items = self.services.setdefault(key, {})
+    def _store(self, route: _Route, value: Any) -> Update:
+        key, path = route.key, route.path
+        items = self.services.get(key)
+        if items is None:
+            items = self.services[key] = {}
         known = path in items
-        if known and items[path] == value and type(items[path]) is type(value):
-            return NO_CHANGE
+        if known:
+            old = items[path]
+            if old == value and type(old) is type(value):
+                return NO_CHANGE
         items[path] = value
-        return Update(changed=key, structure=not known or path == CELL_COUNT_PATH)
+        return Update(
+            changed=key,
+            path=path,
+            group=route.group,
+            structure=not known or path == CELL_COUNT_PATH,
+        )
 
-    def _remove(self, key: ServiceKey, path: str) -> Update:
+    def _remove(self, route: _Route) -> Update:
+        key, path = route.key, route.path
         items = self.services.get(key)
         if items is None or path not in items:
             return NO_CHANGE
         del items[path]
         if items:
-            return Update(changed=key, structure=True)
+            return Update(changed=key, path=path, group=route.group, structure=True)
         # Venus empties every topic of a device that disappears.
         del self.services[key]
         self.limits = {k: v for k, v in self.limits.items() if k[0] != key}
@@ -184,11 +239,18 @@ class CellExtreme:
 
 
 class BatteryView:
-    """Read-only view of one battery service with derived cell statistics."""
+    """Read-only view of one battery service with derived cell statistics.
+
+    Raw values are read live; the cell statistics are computed once per view. A view
+    is for one computation (one flush of the entities, one control step): take a new
+    one after new messages.
+    """
 
     def __init__(self, state: VenusState, instance: int) -> None:
         self.key = ServiceKey("battery", instance)
         self.items: dict[str, Any] = state.services.get(self.key, {})
+        self._cells: dict[int, float | None] | None = None
+        self._extremes: tuple[CellExtreme | None, CellExtreme | None] | None = None
 
     @property
     def present(self) -> bool:
@@ -201,12 +263,14 @@ class BatteryView:
 
     def cell_voltages(self) -> dict[int, float | None]:
         """Voltage per present cell (None when its reading was rejected)."""
-        cells: dict[int, float | None] = {}
-        for path, value in self.items.items():
-            number = cell_number(CELL_VOLTAGE_PATH, path)
-            if number is not None:
-                cells[number] = value
-        return dict(sorted(cells.items()))
+        if self._cells is None:
+            cells: dict[int, float | None] = {}
+            for path, value in self.items.items():
+                number = cell_number(CELL_VOLTAGE_PATH, path)
+                if number is not None:
+                    cells[number] = value
+            self._cells = dict(sorted(cells.items()))
+        return dict(self._cells)
 
     def cell_voltage(self, number: int) -> float | None:
         """One cell's voltage."""
@@ -222,26 +286,32 @@ class BatteryView:
         value = self.items.get(f"/Balances/Cell{number}")
         return value if isinstance(value, bool) else None
 
-    def _valid_cells(self) -> list[CellExtreme]:
-        return [
-            CellExtreme(number, voltage)
-            for number, voltage in self.cell_voltages().items()
-            if voltage is not None
-        ]
+    def _cell_extremes(self) -> tuple[CellExtreme | None, CellExtreme | None]:
+        if self._extremes is None:
+            cells = [
+                CellExtreme(number, voltage)
+                for number, voltage in self.cell_voltages().items()
+                if voltage is not None
+            ]
+            if cells:
+                self._extremes = (
+                    min(cells, key=lambda cell: cell.voltage),
+                    max(cells, key=lambda cell: cell.voltage),
+                )
+            else:
+                self._extremes = (
+                    self._bms_extreme("/System/MinCellVoltage", "/System/MinVoltageCellId"),
+                    self._bms_extreme("/System/MaxCellVoltage", "/System/MaxVoltageCellId"),
+                )
+        return self._extremes
 
     def min_cell(self) -> CellExtreme | None:
         """Lowest cell from the cell readings; the BMS summary when no cells are given."""
-        cells = self._valid_cells()
-        if cells:
-            return min(cells, key=lambda cell: cell.voltage)
-        return self._bms_extreme("/System/MinCellVoltage", "/System/MinVoltageCellId")
+        return self._cell_extremes()[0]
 
     def max_cell(self) -> CellExtreme | None:
         """Highest cell from the cell readings; the BMS summary when no cells are given."""
-        cells = self._valid_cells()
-        if cells:
-            return max(cells, key=lambda cell: cell.voltage)
-        return self._bms_extreme("/System/MaxCellVoltage", "/System/MaxVoltageCellId")
+        return self._cell_extremes()[1]
 
     def alarm_active(self, min_level: int = 2) -> bool:
         """Any BMS alarm at or above `min_level` (1 = warning, 2 = alarm).

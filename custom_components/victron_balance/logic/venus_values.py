@@ -43,12 +43,16 @@ def _reject_constant(name: str) -> float:
     raise ValueProblem(f"non-finite number {name}")
 
 
+# One decoder for every message (json.loads with options would build one per call).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode_payload(raw: bytes) -> Payload:
     """Decode one message body; raise ValueProblem when it is not usable."""
     if not raw:
         return Payload(PayloadKind.VANISHED)
     try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        document = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueProblem("payload is not JSON") from err
     if not isinstance(document, dict):
@@ -140,6 +144,9 @@ def coerce(spec: ValueSpec, raw: Any) -> Any:
 MAX_CELLS = 32
 CELL_VOLTAGE_PATH = re.compile(r"^/Voltages/Cell(\d+)$")
 CELL_BALANCE_PATH = re.compile(r"^/Balances/Cell(\d+)$")
+# What an entity watches to follow every cell voltage (or balancing flag) at once.
+ANY_CELL_VOLTAGE = "/Voltages/Cell*"
+ANY_CELL_BALANCE = "/Balances/Cell*"
 
 _CELL_VOLTAGE = ValueSpec(ValueKind.FLOAT, 0.0, 5.0)
 _FLAG = ValueSpec(ValueKind.BOOL)

@@ -8,6 +8,12 @@ With a `SessionWill` the broker publishes `offline` (retained) on its topic when
 connection dies without a goodbye (Home Assistant crashed, hung past the keepalive,
 lost its network); the session publishes `online` (retained) on every connect and
 `offline` on a clean close. Devices that depend on us (the balancer's lease) listen.
+
+Messages are handed to the subscribers as paho reads them off the socket, not through
+aiomqtt's queue: a handler only parses and stores (entity work happens later, on a
+flush tick), so no backlog can build up behind it. Reading the socket therefore never
+waits behind entity work, the broker's keepalive answer (PINGRESP) is seen as soon as
+it arrives, and a heartbeat counts when it is received, not when a queue reaches it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import aiomqtt
 
@@ -138,6 +145,54 @@ class SessionClient(aiomqtt.Client):
         self._loop.call_soon_threadsafe(register)
 
 
+def topic_matcher(topic_filter: str) -> Callable[[str], bool]:
+    """A fast test for one MQTT topic filter (`+` one level, `#` the rest).
+
+    Built once per subscription: the common shapes (no wildcard, `prefix/#`) become a
+    comparison or a `startswith`, so a message costs no string splitting.
+    """
+    levels = topic_filter.split("/")
+    wildcard_first = levels[0] in ("+", "#")
+    if "+" not in levels and "#" not in levels:
+        return topic_filter.__eq__
+    if levels[-1] == "#" and "+" not in levels and len(levels) > 1:
+        parent = topic_filter[:-2]
+        prefix = topic_filter[:-1]
+        return lambda topic: topic.startswith(prefix) or topic == parent
+
+    def matches(topic: str) -> bool:
+        if wildcard_first and topic.startswith("$"):
+            return False  # wildcards at the first level never match $SYS topics
+        parts = topic.split("/")
+        for index, level in enumerate(levels):
+            if level == "#":
+                return True
+            if index >= len(parts) or (level != "+" and level != parts[index]):
+                return False
+        return len(parts) == len(levels)
+
+    return matches
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Subscription:
+    topic_filter: str
+    callback: MessageCallback
+    matches: Callable[[str], bool]
+
+
+class _InlineQueue(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's incoming queue, except that each message is handled as it is read."""
+
+    def __init__(self, handler: Callable[[aiomqtt.Message], None], maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._handler = handler
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        """Hand the message on at once (called by aiomqtt from paho's read)."""
+        self._handler(item)
+
+
 class MqttSession:
     """A resilient connection to one broker."""
 
@@ -161,7 +216,9 @@ class MqttSession:
         self._max_backoff = max_backoff
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
-        self._subscriptions: list[tuple[str, MessageCallback]] = []
+        self._reannounce_task: asyncio.Task[None] | None = None
+        self._subscriptions: list[_Subscription] = []
+        self._routing: tuple[_Subscription, ...] = ()  # a snapshot: handlers may unsubscribe
         self._connection_listeners: list[ConnectionCallback] = []
         self._first_connect: asyncio.Future[None] | None = None
         self.connected = False
@@ -190,6 +247,7 @@ class MqttSession:
                 _LOGGER.debug("%s: no goodbye on %s: %s", self.name, will.topic, err)
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        await cancel_and_wait(self._reannounce_task)
         self._set_connected(False)
 
     async def subscribe(self, topic_filter: str, callback: MessageCallback) -> Callable[[], None]:
@@ -197,8 +255,9 @@ class MqttSession:
 
         When connected, returns after the broker acknowledged the subscription.
         """
-        entry = (topic_filter, callback)
+        entry = _Subscription(topic_filter, callback, topic_matcher(topic_filter))
         self._subscriptions.append(entry)
+        self._routing = tuple(self._subscriptions)
         client = self._client
         if client is not None and self.connected:
             try:
@@ -210,6 +269,7 @@ class MqttSession:
         def unsubscribe() -> None:
             if entry in self._subscriptions:
                 self._subscriptions.remove(entry)
+                self._routing = tuple(self._subscriptions)
 
         return unsubscribe
 
@@ -232,6 +292,7 @@ class MqttSession:
 
     def _make_client(self) -> aiomqtt.Client:
         will = self.will
+        inline = partial(_InlineQueue, self._on_message)
         return SessionClient(
             hostname=self.settings.host,
             port=self.settings.port,
@@ -241,6 +302,7 @@ class MqttSession:
             keepalive=MQTT_KEEPALIVE,
             timeout=CONNECT_TIMEOUT,
             socket_options=NO_DELAY,
+            queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", inline),
             will=None
             if will is None
             else aiomqtt.Will(will.topic, will.offline, qos=1, retain=True),
@@ -273,15 +335,15 @@ class MqttSession:
                 async with client:
                     self._client = client
                     await self._announce(client)
-                    for topic_filter, _callback in list(self._subscriptions):
-                        await client.subscribe(topic_filter)
+                    for subscription in list(self._subscriptions):
+                        await client.subscribe(subscription.topic_filter)
                     backoff = self._min_backoff
                     self._set_connected(True)
                     self._resolve_first_connect(None)
-                    async for message in client.messages:
-                        if self._contradicts_will(message):
-                            await self._announce(client)
-                        self._dispatch(message)
+                    # Messages are handled as they are read (_on_message); the iteration
+                    # only waits for the connection to end, which raises MqttError.
+                    async for _message in client.messages:
+                        pass  # pragma: no cover - the inline queue never yields one
             except aiomqtt.MqttError as err:
                 self.last_error = str(err)
                 if self._resolve_first_connect(self._classify(err)):
@@ -311,15 +373,30 @@ class MqttSession:
         future.set_exception(error)
         return True
 
-    def _dispatch(self, message: aiomqtt.Message) -> None:
-        topic = message.topic.value
-        payload = _as_bytes(message.payload)
-        for topic_filter, callback in list(self._subscriptions):
-            if message.topic.matches(topic_filter):
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        """One message, as paho read it off the socket (nothing may escape from here)."""
+        client = self._client
+        if client is not None and self._contradicts_will(message):
+            running = self._reannounce_task
+            if running is None or running.done():
+                self._reannounce_task = self._task_factory(
+                    self._reannounce(client), f"mqtt announce {self.name}"
+                )
+        self._dispatch(message.topic.value, _as_bytes(message.payload))
+
+    async def _reannounce(self, client: aiomqtt.Client) -> None:
+        try:
+            await self._announce(client)
+        except aiomqtt.MqttError as err:
+            _LOGGER.debug("%s: `online` not repeated: %s", self.name, err)
+
+    def _dispatch(self, topic: str, payload: bytes) -> None:
+        for subscription in self._routing:
+            if subscription.matches(topic):
                 try:
-                    callback(topic, payload)
+                    subscription.callback(topic, payload)
                 except Exception:
-                    # One bad handler must not end the message loop.
+                    # One bad handler must not end the connection.
                     _LOGGER.exception("%s: handler for %s failed", self.name, topic)
 
     def _set_connected(self, connected: bool) -> None:

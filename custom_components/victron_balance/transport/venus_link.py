@@ -39,6 +39,7 @@ _LOGGER = logging.getLogger(__name__)
 HEARTBEAT_TIMEOUT = 10.0  # Venus beats every 3 s; three missed beats mean it is gone
 FIRST_DATA_TIMEOUT = 20.0
 WRITE_TIMEOUT = 5.0
+FULL_PUBLISH_WAIT = 5.0  # a full publish takes ~20 ms; a dropped request is given up after this
 
 
 class VenusError(SessionError):
@@ -136,6 +137,7 @@ class VenusLink:
         self.keepalives_sent = 0
         self.full_publishes_seen = 0
         self.last_heartbeat: float | None = None
+        self._full_publish_asked: float | None = None  # loop time of an unanswered request
 
     def add_update_listener(self, callback: Callable[[Update], None]) -> Callable[[], None]:
         """Be told about every state change."""
@@ -224,13 +226,24 @@ class VenusLink:
             await self._send_keepalive(self._plan.next())
 
     async def _send_keepalive(self, keepalive: Keepalive) -> None:
+        if keepalive.full_publish:
+            # Noted before sending: the answer may be read before publish() returns.
+            self._full_publish_asked = asyncio.get_running_loop().time()
         try:
             await self.session.publish(keepalive_topic(self.portal_id), keepalive.payload)
         except PublishFailed as err:
             # The session reconnects by itself and a new keepalive follows then.
             _LOGGER.debug("keepalive not sent: %s", err)
+            if keepalive.full_publish:
+                self._full_publish_asked = None
             return
         self.keepalives_sent += 1
+
+    @property
+    def full_publish_in_flight(self) -> bool:
+        """A full publish we asked for has not completed yet (values are arriving)."""
+        asked = self._full_publish_asked
+        return asked is not None and asyncio.get_running_loop().time() - asked < FULL_PUBLISH_WAIT
 
     def request_full_publish(self) -> None:
         """Ask Venus to publish every topic again (ends with full_publish_completed)."""
@@ -246,6 +259,9 @@ class VenusLink:
             self._set_alive(False)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        # Called as the session reads each message: parse and store only (entities are
+        # written later, on the coordinator's flush tick), so reading never falls behind
+        # and a heartbeat counts the moment it is received.
         update = self.state.apply(topic, payload)
         if update.problem:
             self._bad_input.warning(_problem_category(update.problem), update.problem)
@@ -254,12 +270,14 @@ class VenusLink:
         if update.full_publish_completed:
             # A completed full publish proves Venus is alive as much as a heartbeat does.
             self.full_publishes_seen += 1
+            self._full_publish_asked = None
             self._full_publish_done.set()
             self._on_heartbeat()
         if update.plugin_started:
             _LOGGER.info("Venus OS %s restarted its MQTT service", self.portal_id)
             self.request_full_publish()
-        self._resolve_write(topic, payload)
+        if self._pending_writes:
+            self._resolve_write(topic, payload)
         if update.changed or update.vanished or update.heartbeat or update.full_publish_completed:
             for listener in list(self._update_listeners):
                 listener(update)

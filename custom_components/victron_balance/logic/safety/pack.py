@@ -111,12 +111,21 @@ class PackTracker:
         self._seq += 1
         self._published_seq = self._seq
 
+    def stable(self, now_s: float) -> bool:
+        """The shape is complete as far as the GX can tell, whatever it is.
+
+        A full publish completed after its last change, and it stayed the same for
+        `confirm_s` since (a battery without cell voltages can be stable too).
+        """
+        changed, published = self.changed_s, self.full_publish_s
+        if changed is None or published is None:
+            return False
+        return self._published_seq >= self._changed_seq and now_s - changed >= self.confirm_s
+
     def confirmed(self, now_s: float) -> ConfirmedPack | None:
         """The confirmed description, or None while it is not (yet) sure."""
-        shape, changed, published = self.shape, self.changed_s, self.full_publish_s
-        if shape is None or changed is None or published is None or shape.problem():
-            return None
-        if self._published_seq < self._changed_seq or now_s - changed < self.confirm_s:
+        shape, changed = self.shape, self.changed_s
+        if shape is None or changed is None or shape.problem() or not self.stable(now_s):
             return None
         pack = ConfirmedPack(shape.instance, len(shape.cells))
         known = self.last_confirmed
