@@ -50,6 +50,7 @@ class MosquittoBroker:
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)  # used when a certificate is given
+    extra_config: list[str] = field(default_factory=list)  # more mosquitto.conf lines
     _process: subprocess.Popen[bytes] | None = None
     _scheduler: _SchedulerView | None = None
     _workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mosq-")))
@@ -85,6 +86,7 @@ class MosquittoBroker:
                 f"certfile {self.tls_cert}",
                 f"keyfile {self.tls_key}",
             ]
+        lines += self.extra_config
         lines.insert(0, "per_listener_settings false")
         config = self._workdir / "mosquitto.conf"
         config.write_text("\n".join(lines) + "\n")

@@ -49,6 +49,7 @@ from homeassistant.helpers.storage import Store
 
 from .const import CONF_CHEMISTRY, DEFAULT_CHEMISTRY, DOMAIN, LOGGER
 from .coordinator import VenusCoordinator
+from .listeners import Listeners
 from .logic.balancer.advisory import Advice, AdvisorySettings, advise
 from .logic.balancer.amp_hours import AmpHourTracker, PackMode, pack_mode
 from .logic.balancer.contract import (
@@ -225,7 +226,7 @@ class BalancerRunner:
         self._busy = False
         self._last_now: float | None = None
         self._acknowledged_fault: bytes | None = None
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[[]] = Listeners()
         self._unsubscribe: Callable[[], None] | None = None
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{self.entry_id}.balancer.{info.balancer_id}"
@@ -276,13 +277,7 @@ class BalancerRunner:
     @callback
     def async_add_listener(self, update: Callable[[], None]) -> Callable[[], None]:
         """Be told after every tick or setting change."""
-        self._listeners.append(update)
-        return lambda: self._listeners.remove(update)
-
-    @callback
-    def _notify(self) -> None:
-        for update in list(self._listeners):
-            update()
+        return self._listeners.add(update)
 
     @property
     def balancing(self) -> bool:
@@ -373,7 +368,7 @@ class BalancerRunner:
             self.driver.sequencer.stop()
         self.enabled = enabled
         self._save()
-        self._notify()
+        self._listeners.notify()
 
     async def async_set_settings(self, settings: BalancerSettings) -> None:
         """New strategy or numbers; the next scan uses them."""
@@ -381,7 +376,7 @@ class BalancerRunner:
             self._average = None
         self.settings = settings
         self._save()
-        self._notify()
+        self._listeners.notify()
 
     # ------------------------------------------------------------------ the tick
     async def async_tick(self, now: float) -> None:
@@ -545,7 +540,7 @@ class BalancerRunner:
                 self.status = BalancerStatus.STOPPING  # the device switches itself off
             else:
                 self.status = BalancerStatus.OFF
-            self._notify()
+            self._listeners.notify()
             return
         state = sequencer.state
         queue = sequencer.queue
@@ -570,7 +565,7 @@ class BalancerRunner:
             self.status = BalancerStatus.NO_CELL_DATA
         else:
             self.status = BalancerStatus.WAITING
-        self._notify()
+        self._listeners.notify()
 
     # ------------------------------------------------------------------ faults
     @property
@@ -742,7 +737,7 @@ class BalancerManager:
         self.session = session
         self.runners: dict[str, BalancerRunner] = {}
         self._pending: set[str] = set()
-        self._listeners: list[Callable[[BalancerRunner], None]] = []
+        self._listeners: Listeners[[BalancerRunner]] = Listeners()
         self._unsubscribers: list[Callable[[], None]] = []
         self._unsub_tick: CALLBACK_TYPE | None = None
         self._ticking = False
@@ -769,8 +764,7 @@ class BalancerManager:
     @callback
     def async_add_listener(self, added: Callable[[BalancerRunner], None]) -> Callable[[], None]:
         """Be told about every balancer found from now on."""
-        self._listeners.append(added)
-        return lambda: self._listeners.remove(added)
+        return self._listeners.add(added)
 
     @callback
     def _on_connection(self, connected: bool) -> None:
@@ -809,8 +803,7 @@ class BalancerManager:
         LOGGER.info("Found balancer %s (%d relays, %s)", info.balancer_id, info.relays, info.kind)
         self.runners[info.balancer_id] = runner
         self._pending.discard(info.balancer_id)
-        for added in list(self._listeners):
-            added(runner)
+        self._listeners.notify(runner)
         if self._unsub_tick is None:
             self._unsub_tick = async_track_time_interval(self.hass, self._tick, TICK)
 

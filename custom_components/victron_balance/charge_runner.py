@@ -32,6 +32,7 @@ from .const import (
     LOGGER,
 )
 from .coordinator import VenusCoordinator
+from .listeners import Listeners
 from .logic.charge_supervisor import (
     ChargeSupervisor,
     Event,
@@ -117,7 +118,7 @@ class ChargeRunner:
         self._last_persist = 0.0
         self._dirty = False  # something worth persisting happened since the last save
         self._log = RateLimitedLogger(LOGGER)
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[[]] = Listeners()
         self.published = 0
         self.confirmed_writes = 0
         self.failed_writes = 0
@@ -183,13 +184,7 @@ class ChargeRunner:
     @callback
     def async_add_listener(self, update: Callable[[], None]) -> Callable[[], None]:
         """Be told after every step (the entities of the top balance, the numbers)."""
-        self._listeners.append(update)
-        return lambda: self._listeners.remove(update)
-
-    @callback
-    def _notify(self) -> None:
-        for update in list(self._listeners):
-            update()
+        return self._listeners.add(update)
 
     # ------------------------------------------------------------------ lifecycle
     async def async_load(self) -> None:
@@ -327,7 +322,7 @@ class ChargeRunner:
             self._writes.extend(step.writes)
             self._ensure_writer()
         self._update_dvcc_issue()
-        self._notify()
+        self._listeners.notify()
 
     async def _publish(self, document: Document | None) -> None:
         if document is None:

@@ -153,7 +153,9 @@ class _EnergyTotalMixin(VenusEntity, RestoreSensor):
 
     @callback
     def _on_timer(self, _now: Any) -> None:
-        self._handle_coordinator_update()
+        # Sampled every 5 s, written at the pace of a slow reading (the Update interval).
+        self._sample()
+        self.coordinator.writer.mark(self)
 
     @callback
     def _handle_coordinator_update(self) -> None:
