@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from tests.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "browser-screenshots"
@@ -41,12 +42,6 @@ OVERVIEW = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Stack:
     """One demo stack: Home Assistant's URL and the simulated pack's cell count."""
@@ -65,7 +60,7 @@ def stack(
     config = tmp_path_factory.mktemp(f"ha-{cells}")
     (config / ".storage").mkdir()
     (config / ".storage" / "lovelace").write_text(json.dumps(OVERVIEW))
-    port = _free_port()
+    port = free_port()
     log = config / "demo.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -68,14 +68,19 @@ def goto_view(page: Page, stack: Stack, view: str) -> None:
 
 
 def no_error_cards(page: Page, view: str) -> None:
-    """No error card and no entity warning once the view has settled."""
+    """No error card and no entity warning once the view has settled.
+
+    The frontend shows an error card for a custom card whose module has not loaded yet
+    and swaps the card in when the element is defined: wait for that event, then for
+    the swap (however slow the machine), then look.
+    """
+    page.wait_for_function(f"() => customElements.get('{CARD}') !== undefined", timeout=LOAD_MS)
     problems = page.locator("hui-error-card, hui-warning")
-    for _ in range(150):
-        if problems.count() == 0:
-            return
-        page.wait_for_timeout(100)  # a custom card is swapped in once its module loaded
-    texts = problems.evaluate_all("(all) => all.map((e) => (e.shadowRoot || e).textContent)")
-    raise AssertionError(f"view {view} shows errors: {texts}")
+    try:
+        expect(problems).to_have_count(0, timeout=LOAD_MS)
+    except AssertionError:
+        texts = problems.evaluate_all("(all) => all.map((e) => (e.shadowRoot || e).textContent)")
+        raise AssertionError(f"view {view} shows errors: {texts}") from None
 
 
 def consistent(page: Page) -> dict[str, Any]:

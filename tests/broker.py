@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import random
 import shutil
 import socket
 import struct
@@ -19,11 +20,23 @@ from pathlib import Path
 _RUNNING: list[MosquittoBroker] = []
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out to outgoing
+# connections (pip downloading beside the tests) can be taken between our check and the
+# server's bind; a port from here only by another server.
+_PORTS = range(20000, 32000)
+_random_ports = random.Random(os.getpid())
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    while True:
+        port = _random_ports.choice(_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: another one
+            return port
 
 
 def mosquitto_binary() -> str:
