@@ -3,6 +3,7 @@
 
 import { LitElement, css, html, nothing } from "lit";
 import type { PropertyValues, TemplateResult } from "lit";
+import { defineWhenReady } from "./define";
 import "./editor";
 import {
   type Cell,
@@ -273,7 +274,7 @@ export class VictronBalanceCellsCard extends LitElement {
 }
 
 if (!customElements.get(CARD)) {
-  customElements.define(CARD, VictronBalanceCellsCard);
+  void defineWhenReady(CARD, VictronBalanceCellsCard);
   const cards = ((window as unknown as { customCards?: unknown[] }).customCards ??= []);
   cards.push({
     type: CARD,

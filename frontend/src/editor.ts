@@ -2,6 +2,7 @@
 
 import { LitElement, html, nothing } from "lit";
 import type { TemplateResult } from "lit";
+import { defineWhenReady } from "./define";
 import { type CellsCardConfig, type Hass, DOMAIN } from "./model";
 
 const SCHEMA = [
@@ -64,4 +65,4 @@ export class VictronBalanceCellsCardEditor extends LitElement {
 }
 
 const EDITOR = "victron-balance-cells-card-editor";
-if (!customElements.get(EDITOR)) customElements.define(EDITOR, VictronBalanceCellsCardEditor);
+void defineWhenReady(EDITOR, VictronBalanceCellsCardEditor);
