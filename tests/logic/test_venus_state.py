@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from custom_components.victron_balance.logic.venus_state import (
+    MAX_IGNORED_TOPICS,
     MAX_ROUTES,
     BatteryView,
     VenusState,
@@ -193,6 +194,15 @@ def test_paths_not_used_are_counted_not_stored_and_routes_are_bounded() -> None:
     assert state.ignored == 50
     assert state.services == {}
     assert state._routes == {}  # nothing is kept for a path the integration ignores
+    # A second full publish: the same topics are known as ignored, counted again.
+    for number in range(50):
+        state.apply(f"N/{PORTAL}/settings/0/Settings/Unused/{number}", value(number))
+    assert state.ignored == 100
+    assert state.services == {}
+    for number in range(MAX_IGNORED_TOPICS + 10):
+        state.apply(f"N/{PORTAL}/settings/0/Settings/Other/{number}", value(number))
+    assert len(state._ignored_topics) == MAX_IGNORED_TOPICS  # the names are bounded too
+    assert state.ignored == 100 + MAX_IGNORED_TOPICS + 10
     for instance in range(MAX_ROUTES + 10):
         state.apply(f"N/{PORTAL}/battery/{instance}/Soc", value(50))
     assert len(state._routes) == MAX_ROUTES  # memory stays bounded

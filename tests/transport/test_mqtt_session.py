@@ -9,6 +9,8 @@ from unittest.mock import patch
 
 import aiomqtt
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from custom_components.victron_balance.transport.mqtt_session import (
     BrokerSettings,
@@ -208,6 +210,8 @@ async def test_no_will_no_status(session: MqttSession, mqtt_broker: MosquittoBro
         ("a/+/c/#", ["a/b/c", "a/b/c/d/e"], ["a/b/x", "a/b"]),
         ("#", ["a", "a/b"], ["$SYS/broker/uptime"]),
         ("+/x", ["a/x"], ["$SYS/x", "a/x/y"]),
+        ("N/+/system/0/Serial", ["N/p1/system/0/Serial"], ["N/p1/system/0/Serial/x", "N/p1"]),
+        ("a/+/+", ["a/b/c", "a//"], ["a/b", "a/b/c/d", "b/b/c"]),
     ],
 )
 def test_topic_matcher(topic_filter: str, matching: list[str], other: list[str]) -> None:
@@ -217,6 +221,24 @@ def test_topic_matcher(topic_filter: str, matching: list[str], other: list[str])
     for topic in matching + other:  # the same answers as aiomqtt's own matcher
         if not topic.startswith("$"):  # (which lets wildcards match $SYS topics)
             assert matches(topic) == aiomqtt.Topic(topic).matches(topic_filter)
+
+
+LEVELS = st.sampled_from(["a", "b", "ab", ""])
+
+
+@given(
+    filter_levels=st.lists(st.one_of(LEVELS, st.just("+")), min_size=1, max_size=5),
+    hash_at_end=st.booleans(),
+    topic_levels=st.lists(LEVELS, min_size=1, max_size=6),
+)
+def test_topic_matcher_agrees_with_aiomqtt(
+    filter_levels: list[str], hash_at_end: bool, topic_levels: list[str]
+) -> None:
+    """Any filter of literal, `+` and a final `#` levels: the same answer as aiomqtt."""
+    topic_filter = "/".join([*filter_levels, "#"] if hash_at_end else filter_levels)
+    topic = "/".join(topic_levels)
+    assume(topic and topic_filter)  # MQTT has no empty topic and no empty filter
+    assert topic_matcher(topic_filter)(topic) == aiomqtt.Topic(topic).matches(topic_filter)
 
 
 async def test_messages_are_handled_as_they_are_read_not_queued(

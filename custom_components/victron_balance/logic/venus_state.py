@@ -48,6 +48,9 @@ class Update:
 NO_CHANGE = Update()
 CELL_COUNT_PATH = "/System/NrOfCellsPerBattery"
 MAX_ROUTES = 4096  # parsed topics kept; a GX with one battery uses about 300
+# Topics the integration does not use, remembered so a full publish (~600 of them every
+# few minutes on a real GX) skips parsing them again; only the name is kept, no value.
+MAX_IGNORED_TOPICS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +79,16 @@ class VenusState:
     rejected: int = 0
     ignored: int = 0
     _routes: dict[str, _Route] = field(default_factory=dict, repr=False)
+    _ignored_topics: set[str] = field(default_factory=set, repr=False)
 
     def apply(self, topic: str, raw: bytes) -> Update:
         """Fold one `N/` message into the state."""
         self.messages += 1
         route = self._routes.get(topic)
         if route is None:
+            if topic in self._ignored_topics:
+                self.ignored += 1
+                return NO_CHANGE
             found = self._route(topic, raw)
             if isinstance(found, Update):
                 return found
@@ -127,6 +134,8 @@ class VenusState:
         spec = spec_for(parsed.key.service, parsed.path)
         if spec is None:
             self.ignored += 1
+            if len(self._ignored_topics) < MAX_IGNORED_TOPICS:
+                self._ignored_topics.add(topic)
             return NO_CHANGE
         group = None
         cell = cell_number(CELL_VOLTAGE_PATH, parsed.path)

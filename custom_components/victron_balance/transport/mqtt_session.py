@@ -160,9 +160,17 @@ def topic_matcher(topic_filter: str) -> Callable[[str], bool]:
         prefix = topic_filter[:-1]
         return lambda topic: topic.startswith(prefix) or topic == parent
 
+    # Literal levels before the first and after the last wildcard: a cheap test that
+    # rejects most topics (`N/+/system/0/Serial` sees every message of the GX).
+    wild = [index for index, level in enumerate(levels) if level in ("+", "#")]
+    head = "/".join(levels[: wild[0]]) + "/" if wild[0] else ""
+    tail = "/" + "/".join(levels[wild[-1] + 1 :]) if wild[-1] < len(levels) - 1 else ""
+
     def matches(topic: str) -> bool:
         if wildcard_first and topic.startswith("$"):
             return False  # wildcards at the first level never match $SYS topics
+        if not topic.startswith(head) or not topic.endswith(tail):
+            return False
         parts = topic.split("/")
         for index, level in enumerate(levels):
             if level == "#":
