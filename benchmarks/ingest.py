@@ -54,12 +54,12 @@ class Plan:
     rounds: int
     idle_s: float
     steady_s: float
-    steady_rounds: int = 3
+    pairs: int = 3  # idle and steady windows, alternating
     warm_up_s: float = 30.0  # after start-up, before the first idle window (not counted)
 
 
 FULL = Plan(blast_messages=200_000, rounds=3, idle_s=60.0, steady_s=120.0)
-SMOKE = Plan(blast_messages=5_000, rounds=1, idle_s=3.0, steady_s=8.0, steady_rounds=1, warm_up_s=0)
+SMOKE = Plan(blast_messages=5_000, rounds=1, idle_s=3.0, steady_s=8.0, pairs=1, warm_up_s=0)
 
 
 def log(message: str) -> None:
@@ -146,8 +146,9 @@ async def blast_round(gx: Child, consumer: Child, portal: str, messages: int) ->
     return result
 
 
-def _total(windows: list[dict[str, Any]], key: str) -> float:
-    return sum(float(w[key]) for w in windows)
+def _total(windows: list[dict[str, Any]], key: str) -> Any:
+    """The sum over the windows (counts stay whole numbers)."""
+    return sum(w[key] for w in windows)
 
 
 def _median(rounds: list[dict[str, Any]], key: str) -> float:
@@ -160,7 +161,7 @@ async def steady_and_burst(gx: Child, ha: Child, plan: Plan) -> dict[str, Any]:
     above_idle: list[float] = []
     idle_rates: list[float] = []
     steady_windows: list[dict[str, Any]] = []
-    for _pair in range(plan.steady_rounds):
+    for _pair in range(plan.pairs):
         await ha.call("arm")
         await asyncio.sleep(plan.idle_s)
         idle = await ha.call("window")
@@ -358,7 +359,7 @@ def main() -> None:
         rounds=args.rounds or plan.rounds,
         idle_s=plan.idle_s,
         steady_s=args.steady or plan.steady_s,
-        steady_rounds=args.pairs or plan.steady_rounds,
+        pairs=args.pairs or plan.pairs,
         warm_up_s=plan.warm_up_s,
     )
     started = time.monotonic()

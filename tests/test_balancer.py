@@ -545,8 +545,12 @@ async def test_home_assistant_crash_switches_the_device_off_at_once(
         await wait_until(lambda: hw.lease_ends["will"] == 1)  # no simulated time passed
         assert not hw.dcdc_on  # DC/DC off the moment the will arrived
         # The observer is another subscriber: the broker delivers to it in its own time.
+        # (`last` would raise inside the wait if nothing had reached it yet.)
         await wait_until(
-            lambda: status.last(f"victron_balance/{PORTAL_ID}/status").payload == b"offline"
+            lambda: (
+                [m.payload for m in status.on(f"victron_balance/{PORTAL_ID}/status")][-1:]
+                == [b"offline"]
+            )
         )
         await advance(hass, freezer, 1)  # the device's settle: relays open once dry
         await wait_until(lambda: hw.closed_relays() == [])
